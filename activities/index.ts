@@ -1,0 +1,127 @@
+import { Context } from '@temporalio/activity';
+import type { Db } from '../src/db/client';
+import { writeCheckpoint, type CheckpointInput } from '../src/db/checkpoints';
+import { cancelOpenItems, countItems, failItem, pageQueuedItems, type ItemRef } from '../src/db/items';
+import { getJob, updateJob, type JobPatch } from '../src/db/jobs';
+import { ScaffoldingCache } from '../src/db/scaffolding';
+import type { ErrorHandling, JobStatus, Tier } from '../src/domain/enums';
+import type { ConversationGenerator } from '../src/generation';
+import { processItemChain, type ProcessItemInput, type ProcessItemResult } from './process-item';
+
+export type { ProcessItemInput, ProcessItemResult } from './process-item';
+
+/** What the activities need; tests and the worker pass real ones. */
+export interface ActivityDeps {
+  db: Db;
+  generator: ConversationGenerator;
+  /** Per-worker cache of scaffolding and template choices. */
+  scaffolding?: ScaffoldingCache;
+}
+
+/** The job settings the workflow runs by. */
+export interface JobSettings {
+  name: string;
+  status: JobStatus;
+  tier: Tier;
+  totalItems: number;
+  concurrency: number;
+  errorHandling: ErrorHandling;
+  toleratedFailurePercent: number | null;
+}
+
+/** Input of `fetchItemPage`. */
+export interface FetchItemPageInput {
+  jobId: string;
+  afterPosition: number;
+  limit: number;
+}
+
+/** Input of `finalizeJob`: the job's end, written once the workflow is done. */
+export interface FinalizeJobInput {
+  jobId: string;
+  status: Extract<JobStatus, 'completed' | 'failed' | 'cancelled'>;
+  successful: number;
+  failed: number;
+  errorMessage?: string;
+  checkpoint: Omit<CheckpointInput, 'reason' | 'jobId'>;
+}
+
+/**
+ * Builds the activities with their dependencies injected
+ * (samples-typescript `activities-dependency-injection`). All I/O of a batch
+ * lives here; the workflow only decides.
+ */
+export function createActivities(deps: ActivityDeps) {
+  const { db, generator } = deps;
+  const scaffolding = deps.scaffolding ?? new ScaffoldingCache(db);
+  return {
+    /** Reads the job's settings at the start of each run. */
+    async loadJob(jobId: string): Promise<JobSettings> {
+      const job = await getJob(db, jobId);
+      return {
+        name: job.name,
+        status: job.status,
+        tier: job.tier,
+        totalItems: job.total_items,
+        concurrency: job.concurrent_processing,
+        errorHandling: job.error_handling,
+        toleratedFailurePercent: job.tolerated_failure_percent === null ? null : Number(job.tolerated_failure_percent),
+      };
+    },
+
+    /** The next page of queued items by position: ids and positions only. */
+    async fetchItemPage(input: FetchItemPageInput): Promise<ItemRef[]> {
+      return pageQueuedItems(db, input.jobId, input.afterPosition, input.limit);
+    },
+
+    /** The item chain; see `processItemChain`. */
+    async processItem(input: ProcessItemInput): Promise<ProcessItemResult> {
+      return processItemChain({ db, generator, scaffolding }, input);
+    },
+
+    /** Fails an item whose retries ran out, with the last error. */
+    async failItem(input: { itemId: string; message: string }): Promise<void> {
+      await failItem(db, input.itemId, input.message);
+    },
+
+    /** Writes status, counters and ETA onto the job row, as absolute values. */
+    async syncJob(input: { jobId: string; patch: JobPatch }): Promise<void> {
+      await updateJob(db, input.jobId, input.patch);
+    },
+
+    /** Appends a checkpoint (continue-as-new and pause). */
+    async writeCheckpoint(input: CheckpointInput): Promise<void> {
+      await writeCheckpoint(db, input);
+    },
+
+    /**
+     * Ends the job: cancels every item that has not ended, then writes the
+     * final status, counters and `completed_at`, then the 'finish' checkpoint.
+     */
+    async finalizeJob(input: FinalizeJobInput): Promise<{ cancelled: number }> {
+      Context.current().heartbeat();
+      await cancelOpenItems(db, input.jobId);
+      const cancelled = await countItems(db, input.jobId, 'cancelled');
+      await updateJob(db, input.jobId, {
+        status: input.status,
+        successful_items: input.successful,
+        failed_items: input.failed,
+        completed_items: input.successful + input.failed,
+        cancelled_items: cancelled,
+        estimated_time_remaining: 0,
+        completed_at: new Date().toISOString(),
+        error_message: input.errorMessage ?? null,
+      });
+      await writeCheckpoint(db, {
+        ...input.checkpoint,
+        jobId: input.jobId,
+        reason: 'finish',
+        counters: { ...input.checkpoint.counters, cancelled },
+      });
+      return { cancelled };
+    },
+  };
+}
+
+/** The activity interface the workflow proxies (`import type` only). */
+export type BatchActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,149 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { Db } from '../src/db/client';
+import { completeItemWithConversation } from '../src/db/conversations';
+import { claimItem, failItem } from '../src/db/items';
+import type { ScaffoldingCache } from '../src/db/scaffolding';
+import { NIL_UUID } from '../src/domain/enums';
+import type { BatchItemRow, PromptTemplateRow } from '../src/domain/rows';
+import {
+  buildTemplateVariables,
+  InvalidOutputError,
+  isAbortError,
+  isGenerationError,
+  MissingPlaceholderError,
+  parseConversation,
+  renderTemplate,
+  type ConversationGenerator,
+} from '../src/generation';
+
+/** Input of the item chain: ids only. */
+export interface ProcessItemInput {
+  jobId: string;
+  itemId: string;
+  /** Attempts whose output fails the schema before the item fails (default 3). */
+  maxInvalidOutputAttempts?: number;
+}
+
+/** How an item ended, as the workflow counts it. */
+export interface ProcessItemResult {
+  outcome: 'completed' | 'failed' | 'cancelled';
+  position: number;
+  conversationId?: string;
+  errorMessage?: string;
+}
+
+/** An item failure no retry can fix: the item is failed with this message. */
+class ItemFailure extends Error {}
+
+const HEARTBEAT_EVERY_MS = 200;
+
+/**
+ * The item chain: mark processing -> resolve template -> render -> generate
+ * -> validate -> persist. Two writes on the happy path (claim, then one RPC
+ * that stores the conversation and completes the item). Failures no retry
+ * can fix fail the item here and return `failed`; transient ones throw so
+ * Temporal retries them with backoff.
+ */
+export async function processItemChain(
+  deps: { db: Db; generator: ConversationGenerator; scaffolding: ScaffoldingCache },
+  input: ProcessItemInput,
+): Promise<ProcessItemResult> {
+  const ctx = Context.current();
+  const item = await claimItem(deps.db, input.itemId, new Date().toISOString());
+  if (!item) throw ApplicationFailure.nonRetryable(`batch item '${input.itemId}' does not exist`, 'ItemNotFound');
+  if (item.status === 'completed') return { outcome: 'completed', position: item.position, conversationId: item.conversation_id ?? undefined };
+  if (item.status === 'failed') return { outcome: 'failed', position: item.position, errorMessage: item.error_message ?? undefined };
+  if (item.status === 'cancelled') return { outcome: 'cancelled', position: item.position };
+
+  try {
+    const { template, persona, arc, topic } = await resolveScaffolding(deps.scaffolding, item);
+    const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }), {
+      templateName: template.template_name,
+    });
+    const heartbeat = setInterval(() => ctx.heartbeat({ phase: 'generating' }), HEARTBEAT_EVERY_MS);
+    ctx.heartbeat({ phase: 'generating' });
+    let result;
+    try {
+      result = await deps.generator.generate({
+        itemId: item.id,
+        prompt,
+        persona,
+        arc,
+        topic,
+        tier: item.tier,
+        attempt: ctx.info.attempt,
+        signal: ctx.cancellationSignal,
+      });
+    } finally {
+      clearInterval(heartbeat);
+    }
+    const parsed = parseConversation(result.conversation);
+    if (!parsed.ok) throw new InvalidOutputError(JSON.stringify(result.conversation), parsed.issues);
+    const conversationId = await completeItemWithConversation(deps.db, item.id, {
+      persona_id: persona.id,
+      emotional_arc_id: arc.id,
+      training_topic_id: topic.id,
+      template_id: template.id,
+      tier: item.tier,
+      conversation: parsed.value,
+      turn_count: parsed.value.turns.length,
+      model: result.model,
+      generator: result.generator,
+      is_synthetic: result.isSynthetic,
+      input_tokens: result.inputTokens,
+      output_tokens: result.outputTokens,
+      cost_usd: result.costUsd,
+    });
+    return { outcome: 'completed', position: item.position, conversationId };
+  } catch (err) {
+    if (ctx.cancellationSignal.aborted || isAbortError(err)) {
+      throw new CancelledFailure(`item ${item.position} cancelled while generating`);
+    }
+    const message = permanentFailureMessage(err, ctx.info.attempt, input.maxInvalidOutputAttempts ?? 3);
+    if (message === undefined) throw toRetryable(err);
+    await failItem(deps.db, item.id, message);
+    return { outcome: 'failed', position: item.position, errorMessage: message };
+  }
+}
+
+async function resolveScaffolding(cache: ScaffoldingCache, item: BatchItemRow) {
+  const p = item.parameters;
+  const [persona, arc, topic] = await Promise.all([
+    cache.persona(p.persona_id),
+    cache.arc(p.emotional_arc_id),
+    cache.topic(p.training_topic_id),
+  ]);
+  let template: PromptTemplateRow | undefined;
+  if (p.template_id && p.template_id !== NIL_UUID) {
+    template = await cache.template(p.template_id);
+  } else {
+    template = await cache.selectedTemplate(arc.arc_key, item.tier);
+    if (!template) {
+      throw new ItemFailure(`No suitable template found for the emotional arc '${arc.arc_key}' (tier '${item.tier}')`);
+    }
+  }
+  return { template, persona, arc, topic };
+}
+
+/** The item's error message when no retry can help, else undefined (retry). */
+function permanentFailureMessage(err: unknown, attempt: number, maxInvalidOutputAttempts: number): string | undefined {
+  if (err instanceof ItemFailure || err instanceof MissingPlaceholderError) return err.message;
+  if (err instanceof InvalidOutputError) {
+    return attempt >= maxInvalidOutputAttempts ? `${err.message} (after ${attempt} attempts)` : undefined;
+  }
+  if (isGenerationError(err) && !err.retryable) return err.message;
+  return undefined;
+}
+
+function toRetryable(err: unknown): ApplicationFailure {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const retryAfterMs = (e as { retryAfterMs?: number }).retryAfterMs;
+  return ApplicationFailure.create({
+    message: e.message,
+    type: (e as { code?: string }).code ?? e.name,
+    nonRetryable: false,
+    cause: e,
+    ...(retryAfterMs ? { nextRetryDelay: retryAfterMs } : {}),
+  });
+}

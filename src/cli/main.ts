@@ -1,0 +1,18 @@
+import { Command } from 'commander';
+import { ConfigError } from '../config';
+import { isBulkgenError } from '../errors';
+import { registerDev } from './commands/dev';
+import { registerSchemaCommands } from './commands/schema';
+
+const program = new Command('bulkgen')
+  .description('durable bulk generation of LLM training conversations')
+  .showHelpAfterError();
+registerDev(program);
+registerSchemaCommands(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (isBulkgenError(err)) process.stderr.write(`error ${err.code}: ${err.message}\n`);
+  else if (err instanceof ConfigError) process.stderr.write(`error CONFIG_INVALID: ${err.message}\n`);
+  else process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = process.exitCode && process.exitCode !== 0 ? process.exitCode : 2;
+});

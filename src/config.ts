@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/** Defaults, named once. Ports follow Supabase's local stack and Temporal's dev server. */
+export const DEFAULTS = {
+  temporalAddress: '127.0.0.1:7233',
+  temporalNamespace: 'default',
+  temporalTaskQueue: 'bulkgen',
+  temporalPort: 7233,
+  temporalUiPort: 8233,
+  apiPort: 3000,
+  gatewayPort: 54321,
+  postgresPort: 54322,
+  postgrestPort: 54329,
+  dataDir: '.bulkgen',
+  generator: 'offline',
+  anthropicModel: 'claude-sonnet-4-5',
+  openaiModel: 'gpt-4o-mini',
+} as const;
+
+const GENERATORS = ['offline', 'anthropic', 'openai'] as const;
+
+const port = (fallback: number) =>
+  z.coerce
+    .number({ error: 'expected a port number from 1 to 65535' })
+    .int('expected a whole port number')
+    .min(1, 'expected a port number from 1 to 65535')
+    .max(65535, 'expected a port number from 1 to 65535')
+    .default(fallback);
+
+const optionalText = z
+  .string()
+  .trim()
+  .transform((s) => (s === '' ? undefined : s))
+  .optional();
+
+const optionalUrl = z
+  .string()
+  .trim()
+  .transform((s) => (s === '' ? undefined : s))
+  .pipe(z.url({ error: 'expected a URL' }).optional())
+  .optional();
+
+const EnvSchema = z.object({
+  DATABASE_URL: optionalUrl,
+  SUPABASE_URL: optionalUrl,
+  SUPABASE_SERVICE_ROLE_KEY: optionalText,
+  TEMPORAL_ADDRESS: z.string().trim().min(1).default(DEFAULTS.temporalAddress),
+  TEMPORAL_NAMESPACE: z.string().trim().min(1).default(DEFAULTS.temporalNamespace),
+  TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default(DEFAULTS.temporalTaskQueue),
+  BULKGEN_TEMPORAL_PORT: port(DEFAULTS.temporalPort),
+  TEMPORAL_UI_PORT: port(DEFAULTS.temporalUiPort),
+  TEMPORAL_CLI_PATH: optionalText,
+  API_KEYS: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k.length > 0),
+    ),
+  PORT: port(DEFAULTS.apiPort),
+  BULKGEN_GATEWAY_PORT: port(DEFAULTS.gatewayPort),
+  BULKGEN_PG_PORT: port(DEFAULTS.postgresPort),
+  BULKGEN_POSTGREST_PORT: port(DEFAULTS.postgrestPort),
+  BULKGEN_DATA_DIR: z.string().trim().min(1).default(DEFAULTS.dataDir),
+  GENERATOR: z
+    .enum(GENERATORS, { error: `expected one of ${GENERATORS.join(', ')}` })
+    .default(DEFAULTS.generator),
+  GENERATOR_LATENCY_MS: z.coerce
+    .number({ error: 'expected a number of milliseconds' })
+    .min(0, 'expected 0 or more milliseconds')
+    .default(0),
+  GENERATOR_FAILURE_RATE: z.coerce
+    .number({ error: 'expected a share from 0 to 1' })
+    .min(0, 'expected a share from 0 to 1')
+    .max(1, 'expected a share from 0 to 1')
+    .default(0),
+  ANTHROPIC_API_KEY: optionalText,
+  ANTHROPIC_BASE_URL: optionalUrl,
+  ANTHROPIC_MODEL: z.string().trim().min(1).default(DEFAULTS.anthropicModel),
+  OPENAI_BASE_URL: optionalUrl,
+  OPENAI_API_KEY: optionalText,
+  OPENAI_MODEL: z.string().trim().min(1).default(DEFAULTS.openaiModel),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Every environment variable the code reads; `docker-compose.yml` may set only these. */
+export const ENV_VARIABLES: readonly string[] = Object.keys(EnvSchema.shape);
+
+/** The validated, frozen configuration. */
+export type Config = Readonly<z.infer<typeof EnvSchema>>;
+
+/** Thrown when the environment is invalid; its message lists every problem, one per line. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid environment (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/**
+ * Validates the environment once and freezes the result. Unset Supabase,
+ * Postgres and Temporal settings mean "use the local stack" (see `src/dev/`).
+ *
+ * @example loadConfig({ PORT: 'abc' }) // throws ConfigError: PORT: expected a port number, got 'abc'
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = EnvSchema.safeParse(env);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const key = issue.path.join('.');
+        const raw = env[key];
+        return raw === undefined ? `${key}: ${issue.message}` : `${key}: ${issue.message}, got '${raw}'`;
+      }),
+    );
+  }
+  const problems: string[] = [];
+  const cfg = result.data;
+  if (cfg.SUPABASE_URL && !cfg.SUPABASE_SERVICE_ROLE_KEY) {
+    problems.push('SUPABASE_SERVICE_ROLE_KEY: required when SUPABASE_URL is set');
+  }
+  if (cfg.GENERATOR === 'anthropic' && !cfg.ANTHROPIC_API_KEY) {
+    problems.push("ANTHROPIC_API_KEY: required when GENERATOR is 'anthropic'");
+  }
+  if (cfg.GENERATOR === 'openai' && !cfg.OPENAI_BASE_URL && !cfg.OPENAI_API_KEY) {
+    problems.push("OPENAI_BASE_URL or OPENAI_API_KEY: one is required when GENERATOR is 'openai'");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({ ...cfg, API_KEYS: Object.freeze([...cfg.API_KEYS]) as string[] });
+}

@@ -1,0 +1,29 @@
+import type { Tier } from '../domain/enums';
+import type { Db } from './client';
+import { unwrap } from './errors';
+
+/** What `complete_batch_item` stores with the conversation. */
+export interface ConversationRecord {
+  persona_id: string;
+  emotional_arc_id: string;
+  training_topic_id: string;
+  template_id: string;
+  tier: Tier;
+  conversation: unknown;
+  turn_count: number;
+  model: string;
+  generator: string;
+  is_synthetic: boolean;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+/**
+ * Stores the conversation and completes its item in one transaction (the
+ * `complete_batch_item` function). Idempotent on the item: a second call
+ * returns the first conversation's id and stores nothing new.
+ */
+export async function completeItemWithConversation(db: Db, itemId: string, record: ConversationRecord): Promise<string> {
+  return unwrap('conversations', await db.rpc('complete_batch_item', { p_item_id: itemId, p_conversation: record }));
+}

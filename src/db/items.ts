@@ -1,0 +1,82 @@
+import type { ItemStatus } from '../domain/enums';
+import type { BatchItemRow } from '../domain/rows';
+import type { Db } from './client';
+import { unwrap } from './errors';
+
+/** An item's place in its job, all the workflow keeps of it. */
+export interface ItemRef {
+  id: string;
+  position: number;
+}
+
+/** The next `limit` queued items after `afterPosition`, by position (uses the (job, position) index). */
+export async function pageQueuedItems(db: Db, jobId: string, afterPosition: number, limit: number): Promise<ItemRef[]> {
+  return unwrap(
+    'batch_items',
+    await db
+      .from('batch_items')
+      .select('id, position')
+      .eq('batch_job_id', jobId)
+      .eq('status', 'queued')
+      .gt('position', afterPosition)
+      .order('position', { ascending: true })
+      .limit(limit),
+  );
+}
+
+/**
+ * Marks the item processing and returns it, in one round trip. A retried
+ * activity may find it already processing (that is fine) or already ended:
+ * then the row comes back with its final status and nothing is written.
+ */
+export async function claimItem(db: Db, itemId: string, startedAt: string): Promise<BatchItemRow | undefined> {
+  const claimed = unwrap(
+    'batch_items',
+    await db
+      .from('batch_items')
+      .update({ status: 'processing', started_at: startedAt, progress: 10 })
+      .eq('id', itemId)
+      .in('status', ['queued', 'processing'])
+      .select('*')
+      .maybeSingle<BatchItemRow>(),
+  );
+  if (claimed) return claimed;
+  return unwrap('batch_items', await db.from('batch_items').select('*').eq('id', itemId).maybeSingle<BatchItemRow>()) ?? undefined;
+}
+
+/** Fails one item with a message a person can act on (never overwrites a completed item). */
+export async function failItem(db: Db, itemId: string, message: string): Promise<void> {
+  unwrap(
+    'batch_items',
+    await db
+      .from('batch_items')
+      .update({ status: 'failed', error_message: message, completed_at: new Date().toISOString() })
+      .eq('id', itemId)
+      .in('status', ['queued', 'processing']),
+  );
+}
+
+/** Cancels every item of the job that has not ended; returns how many it cancelled. */
+export async function cancelOpenItems(db: Db, jobId: string): Promise<number> {
+  const rows = unwrap(
+    'batch_items',
+    await db
+      .from('batch_items')
+      .update({ status: 'cancelled', completed_at: new Date().toISOString() })
+      .eq('batch_job_id', jobId)
+      .in('status', ['queued', 'processing'])
+      .select('id'),
+  );
+  return rows.length;
+}
+
+/** How many of the job's items are in `status`. */
+export async function countItems(db: Db, jobId: string, status: ItemStatus): Promise<number> {
+  const { count, error } = await db
+    .from('batch_items')
+    .select('id', { count: 'exact', head: true })
+    .eq('batch_job_id', jobId)
+    .eq('status', status);
+  if (error) unwrap('batch_items', { data: null, error });
+  return count ?? 0;
+}

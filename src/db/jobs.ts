@@ -1,0 +1,41 @@
+import type { JobStatus } from '../domain/enums';
+import type { BatchJobRow } from '../domain/rows';
+import { BulkgenError } from '../errors';
+import type { Db } from './client';
+import { unwrap } from './errors';
+
+/** Columns the workflow writes on a job, as absolute values (a retried write cannot double count). */
+export interface JobPatch {
+  status?: JobStatus;
+  successful_items?: number;
+  failed_items?: number;
+  completed_items?: number;
+  cancelled_items?: number;
+  concurrent_processing?: number;
+  estimated_time_remaining?: number | null;
+  started_at?: string;
+  completed_at?: string | null;
+  error_message?: string | null;
+}
+
+/** Reads one job; JOB_NOT_FOUND when there is none. */
+export async function getJob(db: Db, id: string): Promise<BatchJobRow> {
+  const row = unwrap('batch_jobs', await db.from('batch_jobs').select('*').eq('id', id).maybeSingle<BatchJobRow>());
+  if (!row) throw new BulkgenError('JOB_NOT_FOUND', { id });
+  return row;
+}
+
+/** Reads one job, or undefined. */
+export async function findJob(db: Db, id: string): Promise<BatchJobRow | undefined> {
+  return unwrap('batch_jobs', await db.from('batch_jobs').select('*').eq('id', id).maybeSingle<BatchJobRow>()) ?? undefined;
+}
+
+/** Writes `patch` onto the job. */
+export async function updateJob(db: Db, id: string, patch: JobPatch): Promise<void> {
+  unwrap('batch_jobs', await db.from('batch_jobs').update(patch).eq('id', id));
+}
+
+/** Deletes a job and (by cascade) its items: used to undo a submission whose workflow never started. */
+export async function deleteJob(db: Db, id: string): Promise<void> {
+  unwrap('batch_jobs', await db.from('batch_jobs').delete().eq('id', id));
+}

@@ -1,0 +1,96 @@
+import type { Tier } from '../domain/enums';
+import type { PromptTemplateRow } from '../domain/rows';
+import type { EmotionalArcRow, PersonaRow, TopicRow } from '../generation';
+import { BulkgenError } from '../errors';
+import type { Db } from './client';
+import { unwrap } from './errors';
+
+/** Scaffolding tables and their key column, for the read-only lists. */
+export const SCAFFOLDING = {
+  personas: 'persona_key',
+  emotional_arcs: 'arc_key',
+  training_topics: 'topic_key',
+  prompt_templates: 'template_name',
+} as const;
+export type ScaffoldingTable = keyof typeof SCAFFOLDING;
+
+/** Reads one scaffolding row by id; NOT_FOUND names the table and id. */
+export async function getScaffoldingRow<T>(db: Db, table: ScaffoldingTable, id: string): Promise<T> {
+  const row = unwrap(table, await db.from(table).select('*').eq('id', id).maybeSingle<T>());
+  if (!row) throw new BulkgenError('NOT_FOUND', { what: `${table} row '${id}'` });
+  return row;
+}
+
+/** Lists a scaffolding table by its key (small tables: no paging). */
+export async function listScaffolding<T>(db: Db, table: ScaffoldingTable): Promise<T[]> {
+  return unwrap(table, await db.from(table).select('*').order(SCAFFOLDING[table], { ascending: true }));
+}
+
+/**
+ * The best active template for an arc key and tier, following DESIGN.md:
+ * arc + tier, best rating first; else arc in any tier; else any active
+ * template of the tier; else undefined.
+ */
+export async function selectTemplate(db: Db, arcKey: string, tier: Tier): Promise<PromptTemplateRow | undefined> {
+  const base = () => db.from('prompt_templates').select('*').eq('is_active', true);
+  const attempts = [
+    () => base().eq('emotional_arc_type', arcKey).eq('tier', tier),
+    () => base().eq('emotional_arc_type', arcKey),
+    () => base().eq('tier', tier),
+  ];
+  for (const query of attempts) {
+    const rows = unwrap(
+      'prompt_templates',
+      await query().order('rating', { ascending: false }).order('template_name', { ascending: true }).limit(1).returns<PromptTemplateRow[]>(),
+    );
+    if (rows[0]) return rows[0];
+  }
+  return undefined;
+}
+
+/**
+ * A per-worker cache of scaffolding rows and template choices, so an item
+ * costs no reads for what every item of a batch shares. Entries live for
+ * `ttlMs`, so an edited template is picked up within that time.
+ */
+export class ScaffoldingCache {
+  private readonly entries = new Map<string, { at: number; value: Promise<unknown> }>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly ttlMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  persona(id: string): Promise<PersonaRow> {
+    return this.cached(`persona:${id}`, () => getScaffoldingRow<PersonaRow>(this.db, 'personas', id));
+  }
+
+  arc(id: string): Promise<EmotionalArcRow> {
+    return this.cached(`arc:${id}`, () => getScaffoldingRow<EmotionalArcRow>(this.db, 'emotional_arcs', id));
+  }
+
+  topic(id: string): Promise<TopicRow> {
+    return this.cached(`topic:${id}`, () => getScaffoldingRow<TopicRow>(this.db, 'training_topics', id));
+  }
+
+  template(id: string): Promise<PromptTemplateRow> {
+    return this.cached(`template:${id}`, () => getScaffoldingRow<PromptTemplateRow>(this.db, 'prompt_templates', id));
+  }
+
+  selectedTemplate(arcKey: string, tier: Tier): Promise<PromptTemplateRow | undefined> {
+    return this.cached(`select:${arcKey}:${tier}`, () => selectTemplate(this.db, arcKey, tier));
+  }
+
+  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.entries.get(key);
+    if (hit && this.now() - hit.at < this.ttlMs) return hit.value as Promise<T>;
+    const value = load();
+    this.entries.set(key, { at: this.now(), value });
+    // A failed read is not cached: the next item tries again.
+    value.catch(() => {
+      if (this.entries.get(key)?.value === value) this.entries.delete(key);
+    });
+    return value;
+  }
+}

@@ -1,0 +1,12 @@
+import path from 'node:path';
+
+/** The project's root folder (where package.json and supabase/ live), whatever the cwd. */
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+
+/** Resolves the data folder (default `.bulkgen/`) against the project root. */
+export function dataDirPath(dataDir: string): string {
+  return path.isAbsolute(dataDir) ? dataDir : path.join(PROJECT_ROOT, dataDir);
+}
+
+/** Where `scripts/install-temporal` and `scripts/install-tctl` put binaries. */
+export const TOOLS_DIR = path.join(PROJECT_ROOT, '.tools');

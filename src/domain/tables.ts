@@ -1,0 +1,35 @@
+/**
+ * The tables and columns the code reads or writes. `bulkgen doctor` checks
+ * each against `information_schema.columns`; the migrations create them.
+ * Columns may be added to the database freely; these must exist.
+ */
+export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
+  personas: ['id', 'persona_key', 'name', 'archetype', 'description', 'communication_style', 'is_active'],
+  emotional_arcs: [
+    'id', 'arc_key', 'name', 'description', 'starting_emotion', 'ending_emotion',
+    'typical_turn_count_min', 'typical_turn_count_max', 'conversation_category', 'is_active',
+  ],
+  training_topics: ['id', 'topic_key', 'name', 'category', 'description', 'is_active'],
+  prompt_templates: [
+    'id', 'template_name', 'template_text', 'tier', 'emotional_arc_type', 'is_active', 'rating', 'variables',
+  ],
+  conversations: [
+    'id', 'persona_id', 'emotional_arc_id', 'training_topic_id', 'template_id', 'tier', 'conversation',
+    'turn_count', 'model', 'generator', 'is_synthetic', 'input_tokens', 'output_tokens', 'cost_usd',
+    'batch_item_id', 'created_at',
+  ],
+  batch_jobs: [
+    'id', 'name', 'job_type', 'status', 'priority', 'total_items', 'completed_items', 'successful_items',
+    'failed_items', 'cancelled_items', 'tier', 'shared_parameters', 'concurrent_processing', 'error_handling',
+    'tolerated_failure_percent', 'idempotency_key', 'workflow_id', 'error_message', 'created_by', 'started_at',
+    'completed_at', 'estimated_time_remaining', 'created_at', 'updated_at',
+  ],
+  batch_items: [
+    'id', 'batch_job_id', 'position', 'topic', 'tier', 'parameters', 'status', 'progress', 'estimated_time',
+    'conversation_id', 'error_message', 'started_at', 'completed_at', 'created_at', 'updated_at',
+  ],
+  batch_checkpoints: ['id', 'job_id', 'run_id', 'cursor_position', 'counters', 'reason', 'created_at', 'updated_at'],
+};
+
+/** Postgres functions the code calls through supabase-js `rpc`. */
+export const REQUIRED_FUNCTIONS = ['create_batch_job', 'complete_batch_item'] as const;

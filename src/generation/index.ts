@@ -1,0 +1,42 @@
+/** Template rendering, the conversation schema and the generation providers. */
+export {
+  ConversationMetadata,
+  ConversationTurn,
+  EmotionalContext,
+  GeneratedConversation,
+  type GeneratedConversationType,
+  parseConversation,
+  summariseIssues,
+  type ParseConversationResult,
+} from './conversation';
+export {
+  buildTemplateVariables,
+  MissingPlaceholderError,
+  placeholdersOf,
+  renderTemplate,
+  type EmotionalArcRow,
+  type PersonaRow,
+  type TemplateContext,
+  type TemplateValue,
+  type TopicRow,
+} from './render';
+export {
+  GenerationError,
+  InvalidOutputError,
+  isGenerationError,
+  PermanentGenerationError,
+  TransientGenerationError,
+  type ConversationGenerator,
+  type GenerationErrorCode,
+  type GenerationRequest,
+  type GenerationResult,
+} from './provider';
+export {
+  createOfflineGenerator,
+  estimateTokens,
+  OFFLINE_MODEL,
+  SYNTHETIC_MARKER,
+  synthesiseConversation,
+  type OfflineGeneratorOptions,
+} from './offline';
+export { abortableSleep, abortError, isAbortError, type Sleep } from './sleep';

@@ -1,0 +1,131 @@
+import type { Tier } from '../domain/enums';
+
+/** A value a placeholder can take; `undefined`, `null` and `''` count as "no value". */
+export type TemplateValue = string | number | undefined | null;
+
+/** The `personas` columns generation reads. */
+export interface PersonaRow {
+  id: string;
+  persona_key: string;
+  name: string;
+  archetype: string;
+  description: string | null;
+  communication_style: string | null;
+}
+
+/** The `emotional_arcs` columns generation reads. */
+export interface EmotionalArcRow {
+  id: string;
+  arc_key: string;
+  name: string;
+  starting_emotion: string;
+  ending_emotion: string;
+  typical_turn_count_min: number;
+  typical_turn_count_max: number;
+}
+
+/** The `training_topics` columns generation reads. */
+export interface TopicRow {
+  id: string;
+  topic_key: string;
+  name: string;
+  category: string;
+  description: string | null;
+}
+
+/**
+ * A template needed a value that was not supplied. Nothing is rendered when this is thrown,
+ * so a prompt with an unresolved `{{placeholder}}` never reaches a model.
+ */
+export class MissingPlaceholderError extends Error {
+  /** Stable code to branch on (never on the message). */
+  readonly code = 'TEMPLATE_MISSING_PLACEHOLDER';
+  /** Placeholder names without braces, in order of first appearance. */
+  readonly placeholders: string[];
+  readonly templateName?: string;
+
+  constructor(placeholders: string[], templateName?: string) {
+    const subject = templateName === undefined ? 'template' : `template '${templateName}'`;
+    super(`${subject} has no value for ${placeholders.map((name) => `{{${name}}}`).join(', ')}`);
+    this.name = 'MissingPlaceholderError';
+    this.placeholders = placeholders;
+    if (templateName !== undefined) this.templateName = templateName;
+  }
+}
+
+/** `{{ name }}` with optional whitespace inside the braces. */
+const PLACEHOLDER = /\{\{\s*([a-zA-Z0-9_.]+)\s*\}\}/g;
+
+/**
+ * The placeholder names a template uses, each once, in order of first appearance.
+ *
+ * @example placeholdersOf('Hi {{ name }}, {{name}} of {{topic.name}}') // ['name', 'topic.name']
+ */
+export function placeholdersOf(templateText: string): string[] {
+  const names = new Set<string>();
+  for (const match of templateText.matchAll(PLACEHOLDER)) {
+    if (match[1] !== undefined) names.add(match[1]);
+  }
+  return [...names];
+}
+
+/**
+ * Replaces every `{{ name }}` in `templateText` with `vars[name]` (dotted names are plain keys:
+ * `{{topic.name}}` reads `vars['topic.name']`). Values are inserted verbatim and not rendered again.
+ *
+ * @throws MissingPlaceholderError naming every placeholder without a value; nothing is rendered.
+ * @example renderTemplate('Talk about {{ topic_name }}', { topic_name: 'budgeting' }) // 'Talk about budgeting'
+ */
+export function renderTemplate(
+  templateText: string,
+  vars: Readonly<Record<string, TemplateValue>>,
+  options: { templateName?: string } = {},
+): string {
+  const missing = placeholdersOf(templateText).filter((name) => valueOf(vars, name) === undefined);
+  if (missing.length > 0) throw new MissingPlaceholderError(missing, options.templateName);
+  return templateText.replace(PLACEHOLDER, (_match, name: string) => valueOf(vars, name) ?? '');
+}
+
+function valueOf(vars: Readonly<Record<string, TemplateValue>>, name: string): string | undefined {
+  // Object.hasOwn keeps inherited names such as {{constructor}} from resolving to a function.
+  if (!Object.hasOwn(vars, name)) return undefined;
+  const value = vars[name];
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : undefined;
+  return value;
+}
+
+/** The scaffolding rows an item renders its prompt from. */
+export interface TemplateContext {
+  persona: PersonaRow;
+  arc: EmotionalArcRow;
+  topic: TopicRow;
+  tier: Tier;
+  /** Merged last, so it can add variables or override the ones derived from the rows. */
+  extra?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Maps scaffolding rows to the variable names the seeded templates use
+ * (`persona_name`, `emotional_arc_name`, `topic_name`, `turn_count_min`, `tier`, ...).
+ * Nullable columns stay `null`, so a template that needs one fails with the name of it.
+ */
+export function buildTemplateVariables(ctx: TemplateContext): Record<string, TemplateValue> {
+  const { persona, arc, topic, tier } = ctx;
+  return {
+    persona_name: persona.name,
+    persona_archetype: persona.archetype,
+    persona_description: persona.description,
+    persona_communication_style: persona.communication_style,
+    emotional_arc_name: arc.name,
+    starting_emotion: arc.starting_emotion,
+    ending_emotion: arc.ending_emotion,
+    turn_count_min: arc.typical_turn_count_min,
+    turn_count_max: arc.typical_turn_count_max,
+    topic_name: topic.name,
+    topic_category: topic.category,
+    topic_description: topic.description,
+    tier,
+    ...ctx.extra,
+  };
+}

@@ -1,0 +1,373 @@
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { BatchActivities, JobSettings, ProcessItemResult } from '../activities';
+import type { JobStatus } from '../src/domain/enums';
+import { BatchStatusKey, BatchTierKey } from '../src/temporal/search-attributes';
+
+/** Counters carried across continue-as-new: absolute, never increments. */
+export interface BatchCounters {
+  successful: number;
+  failed: number;
+}
+
+/** Tuning knobs; defaults suit production, tests make them small. */
+export interface BatchRunOptions {
+  /** Items fetched per page (default 100). */
+  pageSize?: number;
+  /** Items dispatched per run before continue-as-new (default 500). */
+  itemsPerRun?: number;
+  /** Minimum time between two counter writes to the job row (default 1000 ms). */
+  progressIntervalMs?: number;
+  /** Attempts of one item's chain for transient failures (default 5). */
+  maxItemAttempts?: number;
+}
+
+/**
+ * Input of the batch workflow: small by design. Items live in the database
+ * and are paged by position; only the cursor and counters travel.
+ */
+export interface BatchWorkflowInput {
+  jobId: string;
+  /** Every item at or below this position has ended (set on continue-as-new). */
+  cursor?: number;
+  counters?: BatchCounters;
+  /** State an operator set, carried across continue-as-new. */
+  carried?: { paused: boolean; concurrency?: number; activeMs: number; run: number; startedAt?: number };
+  options?: BatchRunOptions;
+}
+
+/** What the `progress` query answers. */
+export interface BatchProgress {
+  jobId: string;
+  status: JobStatus;
+  totalItems: number;
+  successful: number;
+  failed: number;
+  processed: number;
+  inFlight: number;
+  concurrency: number;
+  etaSeconds: number | null;
+  cursor: number;
+  run: number;
+}
+
+/** The workflow's result, also its final status. */
+export interface BatchResult {
+  jobId: string;
+  status: 'completed' | 'failed' | 'cancelled';
+  successful: number;
+  failed: number;
+  cancelled: number;
+  errorMessage?: string;
+}
+
+/** Stop dispatching; in-flight items finish. `temporal workflow signal --name pause`. */
+export const pauseSignal = defineSignal('pause');
+/** Dispatch again after a pause. */
+export const resumeSignal = defineSignal('resume');
+/** Cancel in-flight items (waiting for them to stop) and every unstarted item. */
+export const cancelSignal = defineSignal('cancel');
+/** Change how many items may be in flight, e.g. `{ "concurrency": 10 }` (1..200). */
+export const setConcurrencySignal = defineSignal<[{ concurrency: number }]>('setConcurrency');
+/** Status, counters, in-flight items, concurrency and ETA. */
+export const progressQuery = defineQuery<BatchProgress>('progress');
+
+export const MAX_CONCURRENCY = 200;
+
+const control = proxyActivities<BatchActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' },
+});
+
+/**
+ * One batch job: pages its items from the database and runs each through
+ * the item chain with at most `concurrent_processing` in flight, mirrors
+ * status and counters into `batch_jobs`, and continues-as-new every
+ * `itemsPerRun` items to keep its history bounded.
+ */
+export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchResult> {
+  const { jobId } = input;
+  assertJobId(jobId);
+  const opts = {
+    pageSize: input.options?.pageSize ?? 100,
+    itemsPerRun: input.options?.itemsPerRun ?? 500,
+    progressIntervalMs: input.options?.progressIntervalMs ?? 1000,
+    maxItemAttempts: input.options?.maxItemAttempts ?? 5,
+  };
+  const items = proxyActivities<BatchActivities>({
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: '30 seconds',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: opts.maxItemAttempts },
+  });
+
+  const job: JobSettings = await control.loadJob(jobId);
+  const run = input.carried?.run ?? 1;
+  const counters: BatchCounters = { ...(input.counters ?? { successful: 0, failed: 0 }) };
+  let cursor = input.cursor ?? 0;
+  let paused = input.carried?.paused ?? false;
+  let concurrency = input.carried?.concurrency ?? job.concurrency;
+  let inFlight = 0;
+  let cancelRequested = false;
+  let stopReason: string | undefined;
+  // Workflow time of the first dispatch, written as started_at by every sync (so it is set once).
+  let startedAt = input.carried?.startedAt;
+  let status: JobStatus = paused ? 'paused' : startedAt === undefined ? 'queued' : 'processing';
+  // Active (unpaused) time across runs, for the ETA.
+  let activeMs = input.carried?.activeMs ?? 0;
+  let activeSince: number | undefined = status === 'processing' ? Date.now() : undefined;
+
+  const processed = () => counters.successful + counters.failed;
+  const elapsedActive = () => activeMs + (activeSince === undefined ? 0 : Date.now() - activeSince);
+  const etaSeconds = (): number | null => {
+    const done = processed();
+    if (done === 0 || status === 'paused') return null;
+    const remaining = Math.max(0, job.totalItems - done);
+    return Math.round(((elapsedActive() / done) * remaining) / 1000);
+  };
+  const progress = (): BatchProgress => ({
+    jobId,
+    status,
+    totalItems: job.totalItems,
+    successful: counters.successful,
+    failed: counters.failed,
+    processed: processed(),
+    inFlight,
+    concurrency,
+    etaSeconds: etaSeconds(),
+    cursor,
+    run,
+  });
+
+  // Job-row writes: one at a time, each carrying the latest absolute state.
+  let syncing = false;
+  let syncAgain = false;
+  let lastSyncAt = 0;
+  const sync = async (): Promise<void> => {
+    if (syncing) {
+      syncAgain = true;
+      return;
+    }
+    syncing = true;
+    try {
+      do {
+        syncAgain = false;
+        lastSyncAt = Date.now();
+        const p = progress();
+        const patch = {
+          status: p.status,
+          successful_items: p.successful,
+          failed_items: p.failed,
+          completed_items: p.processed,
+          concurrent_processing: concurrency,
+          estimated_time_remaining: p.etaSeconds,
+          ...(startedAt === undefined ? {} : { started_at: new Date(startedAt).toISOString() }),
+        };
+        // Job-row writes must land even while the dispatch is being cancelled.
+        await CancellationScope.nonCancellable(() => control.syncJob({ jobId, patch }));
+      } while (syncAgain);
+    } finally {
+      syncing = false;
+    }
+  };
+  // Counter writes at a bounded rate; always when the window empties (end of run, drained pause).
+  const syncSoon = () => {
+    if (inFlight === 0 || (!syncing && Date.now() - lastSyncAt >= opts.progressIntervalMs)) void sync();
+  };
+  const checkpoint = (reason: 'pause' | 'continue_as_new') =>
+    CancellationScope.nonCancellable(() =>
+      control.writeCheckpoint({ jobId, runId: workflowInfo().runId, cursorPosition: cursor, counters: { ...counters }, reason }),
+    );
+  const setStatus = (next: JobStatus) => {
+    if (status === next) return;
+    if (next === 'processing') activeSince ??= Date.now();
+    if (next === 'paused' && activeSince !== undefined) {
+      activeMs += Date.now() - activeSince;
+      activeSince = undefined;
+    }
+    status = next;
+    upsertSearchAttributes([{ key: BatchStatusKey, value: next }]);
+  };
+  const describe = () =>
+    setCurrentDetails(
+      `**${status}**: ${processed()}/${job.totalItems} processed (${counters.successful} ok, ${counters.failed} failed), ` +
+        `${inFlight} in flight, concurrency ${concurrency}, run ${run}`,
+    );
+
+  setHandler(progressQuery, progress);
+  setHandler(pauseSignal, () => {
+    if (cancelRequested || stopReason || paused) return;
+    paused = true;
+    setStatus('paused');
+    void sync();
+    void checkpoint('pause');
+  });
+  setHandler(resumeSignal, () => {
+    if (cancelRequested || stopReason || !paused) return;
+    paused = false;
+    setStatus(startedAt === undefined ? 'queued' : 'processing');
+    void sync();
+  });
+  const dispatchScope = new CancellationScope();
+  setHandler(cancelSignal, () => {
+    if (cancelRequested) return;
+    cancelRequested = true;
+    dispatchScope.cancel();
+  });
+  setHandler(setConcurrencySignal, ({ concurrency: next }) => {
+    if (!Number.isInteger(next) || next < 1 || next > MAX_CONCURRENCY) return;
+    concurrency = next;
+    void sync();
+  });
+
+  upsertSearchAttributes([
+    { key: BatchTierKey, value: job.tier },
+    { key: BatchStatusKey, value: status },
+  ]);
+  if (job.status === 'completed' || job.status === 'failed' || job.status === 'cancelled') {
+    // The row already ended (e.g. a duplicate start): nothing to do.
+    return { jobId, status: job.status, successful: counters.successful, failed: counters.failed, cancelled: 0 };
+  }
+
+  const onItemEnded = (result: ProcessItemResult) => {
+    if (result.outcome === 'completed') counters.successful++;
+    else if (result.outcome === 'failed') {
+      counters.failed++;
+      if (!stopReason && job.errorHandling === 'stop') {
+        stopReason = `error handling 'stop': item ${result.position} failed: ${result.errorMessage ?? 'unknown error'}`;
+      } else if (!stopReason && job.toleratedFailurePercent !== null && counters.failed * 100 > job.toleratedFailurePercent * job.totalItems) {
+        stopReason = `failures exceeded the tolerated ${job.toleratedFailurePercent}% (${counters.failed} of ${job.totalItems} items failed)`;
+      }
+    }
+  };
+
+  const runItem = async (ref: { id: string; position: number }): Promise<void> => {
+    try {
+      onItemEnded(await items.processItem({ jobId, itemId: ref.id }));
+    } catch (err) {
+      if (!isCancellation(err)) {
+        const message = `gave up after ${opts.maxItemAttempts} attempts: ${rootMessage(err)}`;
+        await CancellationScope.nonCancellable(() => control.failItem({ itemId: ref.id, message }));
+        onItemEnded({ outcome: 'failed', position: ref.position, errorMessage: message });
+      }
+    } finally {
+      inFlight--;
+      describe();
+      syncSoon();
+    }
+  };
+
+  let page: Array<{ id: string; position: number }> = [];
+  let pageIndex = 0;
+  let exhausted = false;
+  const nextItem = async () => {
+    if (pageIndex >= page.length && !exhausted) {
+      page = await control.fetchItemPage({ jobId, afterPosition: cursor, limit: opts.pageSize });
+      pageIndex = 0;
+      exhausted = page.length < opts.pageSize;
+    }
+    return page[pageIndex++];
+  };
+
+  let dispatchedThisRun = 0;
+  let continueRun = false;
+  let nativeCancel: unknown;
+  try {
+    await dispatchScope.run(async () => {
+      for (;;) {
+        await condition(() => cancelRequested || stopReason !== undefined || (!paused && inFlight < concurrency));
+        if (cancelRequested || stopReason) break;
+        if (dispatchedThisRun >= opts.itemsPerRun || workflowInfo().continueAsNewSuggested) {
+          continueRun = true;
+          break;
+        }
+        const ref = await nextItem();
+        if (!ref) break;
+        if (startedAt === undefined) {
+          startedAt = Date.now();
+          setStatus('processing');
+          void sync();
+        }
+        inFlight++;
+        dispatchedThisRun++;
+        cursor = ref.position;
+        void runItem(ref);
+      }
+      await condition(() => inFlight === 0);
+    });
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    if (!cancelRequested) nativeCancel = err;
+    cancelRequested = true;
+  }
+  // Cancelled items settle once their activities confirm the cancellation.
+  await CancellationScope.nonCancellable(() => condition(() => inFlight === 0 && !syncing));
+
+  if (continueRun && !cancelRequested && !stopReason) {
+    await checkpoint('continue_as_new');
+    await sync();
+    if (activeSince !== undefined) activeMs += Date.now() - activeSince;
+    return continueAsNew<typeof batchWorkflow>({
+      jobId,
+      cursor,
+      counters,
+      carried: { paused, concurrency, activeMs, run: run + 1, startedAt },
+      options: input.options,
+    });
+  }
+
+  let finalStatus: BatchResult['status'];
+  let errorMessage: string | undefined;
+  if (cancelRequested) {
+    finalStatus = 'cancelled';
+  } else if (stopReason) {
+    finalStatus = 'failed';
+    errorMessage = stopReason;
+  } else if (processed() > 0 && counters.failed === processed()) {
+    finalStatus = 'failed';
+    errorMessage = `every item failed (${counters.failed} of ${job.totalItems})`;
+  } else {
+    finalStatus = 'completed';
+  }
+  const { cancelled } = await CancellationScope.nonCancellable(() =>
+    control.finalizeJob({
+      jobId,
+      status: finalStatus,
+      successful: counters.successful,
+      failed: counters.failed,
+      errorMessage,
+      checkpoint: { runId: workflowInfo().runId, cursorPosition: cursor, counters: { ...counters } },
+    }),
+  );
+  setStatus(finalStatus);
+  describe();
+  // A native cancellation (`temporal workflow cancel`) ends the run as Canceled in Temporal too.
+  if (nativeCancel) throw nativeCancel;
+  return { jobId, status: finalStatus, successful: counters.successful, failed: counters.failed, cancelled, errorMessage };
+}
+
+function rootMessage(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Rejects bad workflow input before any I/O. */
+export function assertJobId(jobId: unknown): asserts jobId is string {
+  if (typeof jobId !== 'string' || !/^[0-9a-f-]{36}$/i.test(jobId)) {
+    throw ApplicationFailure.nonRetryable(`jobId must be a uuid, got '${String(jobId)}'`, 'InvalidInput');
+  }
+}
