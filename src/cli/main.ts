@@ -1,14 +1,18 @@
 import { Command } from 'commander';
 import { ConfigError } from '../config';
 import { isBulkgenError } from '../errors';
+import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
 import { registerSchemaCommands } from './commands/schema';
+import { registerWorker } from './commands/worker';
 
 const program = new Command('bulkgen')
   .description('durable bulk generation of LLM training conversations')
   .showHelpAfterError();
 registerDev(program);
+registerDemo(program);
 registerSchemaCommands(program);
+registerWorker(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isBulkgenError(err)) process.stderr.write(`error ${err.code}: ${err.message}\n`);

@@ -1,17 +1,21 @@
 import path from 'node:path';
 
 /**
- * The test run's own local stack: ports and data folder apart from a
- * developer's `bulkgen dev`, so both can run at once.
+ * Ports of the test run's own stack, apart from a developer's `bulkgen dev`.
+ * BULKGEN_TEST_PORT_OFFSET moves every port (and the data folder) so two
+ * test runs can share a machine.
  */
+const offset = Number(process.env.BULKGEN_TEST_PORT_OFFSET ?? 0);
+
+/** The environment of the test stack. */
 export const TEST_STACK_ENV = {
-  BULKGEN_DATA_DIR: path.join('.bulkgen', 'test'),
-  BULKGEN_PG_PORT: '55422',
-  BULKGEN_GATEWAY_PORT: '55421',
-  BULKGEN_POSTGREST_PORT: '55429',
-  BULKGEN_TEMPORAL_PORT: '57233',
-  TEMPORAL_UI_PORT: '58233',
-  PORT: '53000',
+  BULKGEN_DATA_DIR: path.join('.bulkgen', offset === 0 ? 'test' : `test-${offset}`),
+  BULKGEN_PG_PORT: String(55422 + offset),
+  BULKGEN_GATEWAY_PORT: String(55421 + offset),
+  BULKGEN_POSTGREST_PORT: String(55429 + offset),
+  BULKGEN_TEMPORAL_PORT: String(57233 + offset),
+  TEMPORAL_UI_PORT: String(58233 + offset),
+  PORT: String(53000 + offset),
 } as const;
 
 /** Where global setup writes the pre-built workflow bundle. */

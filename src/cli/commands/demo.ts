@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import { submitBatch } from '../../batches/submit';
+import { loadConfig } from '../../config';
+import { createDb } from '../../db/client';
+import { NIL_UUID } from '../../domain/enums';
+import { startStack } from '../../dev/stack';
+import { connectClient } from '../../temporal/client';
+import { info } from '../env';
+import { followJob } from '../progress';
+
+interface DemoOptions {
+  personas: string;
+  arcs: string;
+  topics: string;
+  concurrency: string;
+  keep?: boolean;
+}
+
+/**
+ * `bulkgen demo`: the README's main job. Starts the local stack with a
+ * worker, runs the audit's acceptance plan (1 persona x 1 arc x 2 topics,
+ * NIL template: pick one for me) to the end, and says what was written where.
+ */
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('start the local stack and run a real batch end to end (the audit plan: 1 persona x 1 arc x 2 topics)')
+    .option('--personas <n>', 'personas to combine', '1')
+    .option('--arcs <n>', 'emotional arcs to combine', '1')
+    .option('--topics <n>', 'topics to combine', '2')
+    .option('--concurrency <n>', 'items in flight', '3')
+    .option('--keep', 'keep the stack running after the batch (Ctrl-C stops it)')
+    .action(async (opts: DemoOptions) => {
+      const t0 = Date.now();
+      info('bulkgen demo: starting the local stack (Postgres, PostgREST + gateway, Temporal dev server, worker)...');
+      const stack = await startStack({ worker: true, api: false, log: (l) => info(`  ${l}`) });
+      try {
+        const config = loadConfig({ ...process.env, ...stack.env });
+        const db = createDb(config);
+        const temporal = await connectClient(config);
+        const pick = async (table: string, key: string, n: number, filter?: [string, string]) => {
+          let q = db.from(table).select(`id, ${key}`).order(key).limit(n);
+          if (filter) q = q.eq(filter[0], filter[1]);
+          const { data, error } = await q;
+          if (error || !data) throw new Error(`cannot read ${table}: ${error?.message}`);
+          return data as unknown as Array<Record<string, string>>;
+        };
+        const personas = await pick('personas', 'persona_key', Number(opts.personas));
+        const arcs = await pick('emotional_arcs', 'arc_key', Number(opts.arcs), ['conversation_category', 'core']);
+        const topics = await pick('training_topics', 'topic_key', Number(opts.topics));
+        info(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        info(
+          `submitting: ${personas.map((p) => p.persona_key).join(', ')} x ${arcs.map((a) => a.arc_key).join(', ')} x ` +
+            `${topics.map((t) => t.topic_key).join(', ')}, template ${NIL_UUID} (auto-select)`,
+        );
+        const t1 = Date.now();
+        const submitted = await submitBatch({ db, temporal, config }, {
+          name: 'bulkgen demo',
+          personaIds: personas.map((p) => p.id),
+          emotionalArcIds: arcs.map((a) => a.id),
+          topicIds: topics.map((t) => t.id),
+          templateId: NIL_UUID,
+          concurrentProcessing: Number(opts.concurrency),
+        });
+        info(`job ${submitted.jobId} queued: ${submitted.totalItems} items, workflow ${submitted.workflowId}`);
+        const job = await followJob(db, submitted.jobId);
+        const seconds = ((Date.now() - t1) / 1000).toFixed(2);
+        const items = await db.from('batch_items').select('position, status, conversation_id, error_message').eq('batch_job_id', job.id).order('position');
+        await temporal.connection.close();
+
+        const ui = stack.env.TEMPORAL_UI_URL
+          ? `${stack.env.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${submitted.workflowId}`
+          : `(Temporal at ${config.TEMPORAL_ADDRESS}) workflow ${submitted.workflowId}`;
+        const out = [
+          '',
+          `batch ${job.status} in ${seconds} s: ${job.successful_items} completed, ${job.failed_items} failed, ${job.cancelled_items} cancelled of ${job.total_items}`,
+          ...(items.data ?? []).map(
+            (i) => `  item ${i.position}: ${i.status}${i.conversation_id ? ` -> conversation ${i.conversation_id}` : ''}${i.error_message ? ` (${i.error_message})` : ''}`,
+          ),
+          '',
+          'what was written where:',
+          `  batch_jobs        1 row   (id ${job.id})`,
+          `  batch_items       ${items.data?.length ?? 0} rows  (batch_job_id ${job.id})`,
+          `  conversations     ${job.successful_items} rows  (batch_item_id = each item's id; synthetic, generator 'offline')`,
+          `  batch_checkpoints 1 row   (reason 'finish')`,
+          '',
+          `Temporal Web UI:  ${ui}`,
+          `SQL:   psql "${stack.env.DATABASE_URL}" -c "select position, status, conversation_id from batch_items where batch_job_id = '${job.id}' order by position"`,
+          `REST:  curl -s "${stack.env.SUPABASE_URL}/rest/v1/batch_items?select=position,status,conversation_id&batch_job_id=eq.${job.id}" -H "apikey: $SUPABASE_SERVICE_ROLE_KEY"`,
+          `       (keys in ${stack.devEnvFile})`,
+        ];
+        process.stdout.write(`${out.join('\n')}\n`);
+        if (job.status !== 'completed') process.exitCode = 1;
+        if (opts.keep) {
+          info('\n--keep: the stack keeps running; Ctrl-C stops it.');
+          await new Promise<void>((resolve) => {
+            process.once('SIGINT', () => resolve());
+            process.once('SIGTERM', () => resolve());
+          });
+        }
+      } finally {
+        await stack.stop();
+      }
+    });
+}
