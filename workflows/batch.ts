@@ -109,7 +109,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   };
   const items = proxyActivities<BatchActivities>({
     startToCloseTimeout: '10 minutes',
-    heartbeatTimeout: '30 seconds',
+    heartbeatTimeout: '10 seconds',
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: opts.maxItemAttempts },
   });

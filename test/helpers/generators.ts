@@ -1,0 +1,48 @@
+import { createOfflineGenerator, type ConversationGenerator, type GenerationRequest } from '../../src/generation';
+
+/** What an observed generator saw: calls, concurrency, aborts. */
+export interface GeneratorObservations {
+  calls: string[];
+  inFlight: number;
+  maxInFlight: number;
+  /** Max in flight since the last `resetMax()`. */
+  resetMax(): void;
+  aborted: string[];
+}
+
+/**
+ * The real offline generator, wrapped to record what a test needs to see:
+ * which items it was called for, how many ran at once, and which calls saw
+ * their AbortSignal fire. It generates exactly what the offline one does.
+ */
+export function observedGenerator(opts: { latencyMs: number; failureRate?: number }): { generator: ConversationGenerator; seen: GeneratorObservations } {
+  const inner = createOfflineGenerator({ latencyMs: opts.latencyMs, failureRate: opts.failureRate ?? 0 });
+  const seen: GeneratorObservations = {
+    calls: [],
+    inFlight: 0,
+    maxInFlight: 0,
+    aborted: [],
+    resetMax() {
+      seen.maxInFlight = seen.inFlight;
+    },
+  };
+  return {
+    seen,
+    generator: {
+      name: inner.name,
+      async generate(req: GenerationRequest) {
+        seen.calls.push(req.itemId);
+        seen.inFlight++;
+        seen.maxInFlight = Math.max(seen.maxInFlight, seen.inFlight);
+        const onAbort = () => seen.aborted.push(req.itemId);
+        req.signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          return await inner.generate(req);
+        } finally {
+          req.signal.removeEventListener('abort', onAbort);
+          seen.inFlight--;
+        }
+      },
+    },
+  };
+}
