@@ -1,8 +1,9 @@
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../src/db/client';
 import { writeCheckpoint, type CheckpointInput } from '../src/db/checkpoints';
 import { cancelOpenItems, countItems, failItem, pageQueuedItems, type ItemRef } from '../src/db/items';
-import { getJob, updateJob, type JobPatch } from '../src/db/jobs';
+import { findJob, updateJob, type JobPatch } from '../src/db/jobs';
 import { ScaffoldingCache } from '../src/db/scaffolding';
 import type { ErrorHandling, JobStatus, Tier } from '../src/domain/enums';
 import type { ConversationGenerator } from '../src/generation';
@@ -57,7 +58,9 @@ export function createActivities(deps: ActivityDeps) {
   return {
     /** Reads the job's settings at the start of each run. */
     async loadJob(jobId: string): Promise<JobSettings> {
-      const job = await getJob(db, jobId);
+      const job = await findJob(db, jobId);
+      // A missing row cannot appear by retrying: the workflow fails at once, naming it.
+      if (!job) throw ApplicationFailure.nonRetryable(`batch job '${jobId}' does not exist`, 'JOB_NOT_FOUND');
       return {
         name: job.name,
         status: job.status,

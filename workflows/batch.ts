@@ -49,7 +49,7 @@ export interface BatchWorkflowInput {
   options?: BatchRunOptions;
 }
 
-/** What the `progress` query answers. */
+/** What the `progress` query answers (totalItems is 0 until the run has read the job row). */
 export interface BatchProgress {
   jobId: string;
   status: JobStatus;
@@ -114,12 +114,21 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: opts.maxItemAttempts },
   });
 
-  const job: JobSettings = await control.loadJob(jobId);
+  // Filled by loadJob below; handlers are registered first so no signal or query finds the workflow without them.
+  const job: JobSettings = {
+    name: '',
+    status: 'queued',
+    tier: 'template',
+    totalItems: 0,
+    concurrency: 1,
+    errorHandling: 'continue',
+    toleratedFailurePercent: null,
+  };
   const run = input.carried?.run ?? 1;
   const counters: BatchCounters = { ...(input.counters ?? { successful: 0, failed: 0 }) };
   let cursor = input.cursor ?? 0;
   let paused = input.carried?.paused ?? false;
-  let concurrency = input.carried?.concurrency ?? job.concurrency;
+  let concurrency: number | undefined = input.carried?.concurrency;
   let inFlight = 0;
   let cancelRequested = false;
   let stopReason: string | undefined;
@@ -146,7 +155,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     failed: counters.failed,
     processed: processed(),
     inFlight,
-    concurrency,
+    concurrency: concurrency ?? job.concurrency,
     etaSeconds: etaSeconds(),
     cursor,
     run,
@@ -172,7 +181,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
           successful_items: p.successful,
           failed_items: p.failed,
           completed_items: p.processed,
-          concurrent_processing: concurrency,
+          ...(concurrency === undefined ? {} : { concurrent_processing: concurrency }),
           estimated_time_remaining: p.etaSeconds,
           ...(startedAt === undefined ? {} : { started_at: new Date(startedAt).toISOString() }),
         };
@@ -233,6 +242,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     void sync();
   });
 
+  Object.assign(job, await control.loadJob(jobId));
+  concurrency ??= job.concurrency;
   upsertSearchAttributes([
     { key: BatchTierKey, value: job.tier },
     { key: BatchStatusKey, value: status },
@@ -288,7 +299,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   try {
     await dispatchScope.run(async () => {
       for (;;) {
-        await condition(() => cancelRequested || stopReason !== undefined || (!paused && inFlight < concurrency));
+        await condition(() => cancelRequested || stopReason !== undefined || (!paused && inFlight < (concurrency ?? 0)));
         if (cancelRequested || stopReason) break;
         if (dispatchedThisRun >= opts.itemsPerRun || workflowInfo().continueAsNewSuggested) {
           continueRun = true;
