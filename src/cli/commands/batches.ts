@@ -1,0 +1,152 @@
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { controlBatch, liveProgress, setBatchConcurrency, type ControlAction } from '../../batches/control';
+import { submitBatch } from '../../batches/submit';
+import { findJob, getJob } from '../../db/jobs';
+import { unwrap } from '../../db/errors';
+import { JOB_STATUSES, TERMINAL_JOB_STATUSES, type JobStatus } from '../../domain/enums';
+import { BulkgenError } from '../../errors';
+import { printJson, withCli } from '../client';
+import { info } from '../env';
+import { followJob } from '../progress';
+
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+interface StartOptions {
+  file?: string;
+  name?: string;
+  tier?: string;
+  personas?: string[];
+  arcs?: string[];
+  topics?: string[];
+  template?: string;
+  priority?: string;
+  concurrency?: string;
+  errorHandling?: string;
+  tolerance?: string;
+  idempotencyKey?: string;
+  json?: boolean;
+  wait?: boolean;
+}
+
+/** The start body from `--file` (JSON, as POST /v1/batches takes it) and/or flags (flags win). */
+function startBody(o: StartOptions): Record<string, unknown> {
+  const body: Record<string, unknown> = o.file ? (JSON.parse(fs.readFileSync(o.file, 'utf8')) as Record<string, unknown>) : {};
+  const set = (key: string, value: unknown) => {
+    if (value !== undefined) body[key] = value;
+  };
+  set('name', o.name);
+  set('tier', o.tier);
+  set('personaIds', o.personas);
+  set('emotionalArcIds', o.arcs);
+  set('topicIds', o.topics);
+  set('templateId', o.template);
+  set('priority', o.priority);
+  set('concurrentProcessing', o.concurrency === undefined ? undefined : Number(o.concurrency));
+  set('errorHandling', o.errorHandling);
+  set('toleratedFailurePercent', o.tolerance === undefined ? undefined : Number(o.tolerance));
+  return body;
+}
+
+/** `start`, `status`, `list`, `pause`, `resume`, `cancel`, `concurrency`: the operator's commands. */
+export function registerBatchCommands(program: Command): void {
+  program
+    .command('start')
+    .description('submit a batch (options as the POST /v1/batches body, from flags or a JSON file)')
+    .option('-f, --file <path>', 'JSON start body')
+    .option('--name <name>', 'batch name')
+    .option('--tier <tier>', 'template | scenario | edge_case')
+    .option('--personas <ids>', 'persona ids, comma separated', list)
+    .option('--arcs <ids>', 'emotional arc ids, comma separated', list)
+    .option('--topics <ids>', 'topic ids, comma separated', list)
+    .option('--template <id>', 'template id (omit or NIL uuid: pick one per arc)')
+    .option('--priority <p>', 'low | normal | high')
+    .option('--concurrency <n>', 'items in flight (1-200)')
+    .option('--error-handling <mode>', 'continue | stop')
+    .option('--tolerance <percent>', 'tolerated failure percentage (0-100)')
+    .option('--idempotency-key <key>', 'makes a retried start return the same job')
+    .option('--wait', 'follow the batch until it ends')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: StartOptions) =>
+      withCli(async (ctx) => {
+        const result = await submitBatch(ctx, startBody(o), { idempotencyKey: o.idempotencyKey });
+        if (o.json) printJson(result);
+        else info(`job ${result.jobId} ${result.created ? 'queued' : 'already exists (same idempotency key)'}: ${result.totalItems} items, workflow ${result.workflowId}`);
+        if (o.wait) {
+          const job = await followJob(ctx.db, result.jobId);
+          if (job.status !== 'completed') process.exitCode = 1;
+        }
+      }),
+    );
+
+  program
+    .command('status <jobId>')
+    .description('a batch: its row and live progress; --watch draws a progress bar until it ends')
+    .option('--watch', 'follow until the batch ends')
+    .option('--json', 'print as JSON')
+    .action(async (jobId: string, o: { watch?: boolean; json?: boolean }) =>
+      withCli(async (ctx) => {
+        let job = await getJob(ctx.db, jobId);
+        if (o.watch) job = await followJob(ctx.db, jobId);
+        const progress = TERMINAL_JOB_STATUSES.includes(job.status) ? null : await liveProgress(ctx.temporal, jobId);
+        if (o.json) {
+          printJson({ job, progress });
+          return;
+        }
+        process.stdout.write(
+          [
+            `job ${job.id} (${job.name})`,
+            `  status     ${job.status}${job.error_message ? `: ${job.error_message}` : ''}`,
+            `  items      ${job.completed_items}/${job.total_items} processed: ${job.successful_items} ok, ${job.failed_items} failed, ${job.cancelled_items} cancelled`,
+            `  tier       ${job.tier}, concurrency ${progress?.concurrency ?? job.concurrent_processing}, error handling ${job.error_handling}`,
+            `  eta        ${job.estimated_time_remaining === null ? '-' : `${job.estimated_time_remaining}s`}`,
+            `  workflow   ${job.workflow_id ?? `batch-${job.id}`}${progress ? ` (run ${progress.run}, ${progress.inFlight} in flight)` : ''}`,
+          ].join('\n') + '\n',
+        );
+      }),
+    );
+
+  program
+    .command('list')
+    .description('recent batches, newest first')
+    .option('--status <status>', `only this status (${JOB_STATUSES.join(', ')})`)
+    .option('--limit <n>', 'how many', '20')
+    .option('--json', 'print as JSON')
+    .action(async (o: { status?: string; limit: string; json?: boolean }) =>
+      withCli(async (ctx) => {
+        if (o.status && !JOB_STATUSES.includes(o.status as JobStatus)) {
+          throw new BulkgenError('VALIDATION_FAILED', { summary: `--status: expected one of ${JOB_STATUSES.join(', ')}, got '${o.status}'` });
+        }
+        let q = ctx.db.from('batch_jobs').select('id, name, status, total_items, completed_items, successful_items, failed_items, created_at').order('created_at', { ascending: false }).limit(Number(o.limit));
+        if (o.status) q = q.eq('status', o.status);
+        const rows = unwrap('batch_jobs', await q);
+        if (o.json) printJson(rows);
+        else for (const r of rows) process.stdout.write(`${r.id}  ${r.status.padEnd(10)} ${String(r.completed_items).padStart(6)}/${String(r.total_items).padEnd(6)} ${r.name}\n`);
+      }),
+    );
+
+  for (const action of ['pause', 'resume', 'cancel'] as const satisfies readonly ControlAction[]) {
+    program
+      .command(`${action} <jobId>`)
+      .description(`${action} a batch (signals its workflow; the workflow writes the status)`)
+      .option('--json', 'print as JSON')
+      .action(async (jobId: string, o: { json?: boolean }) =>
+        withCli(async (ctx) => {
+          const r = await controlBatch(ctx, jobId, action);
+          if (o.json) printJson({ ...r, accepted: true });
+          else info(`${action} sent to batch-${jobId} (it was ${r.status})`);
+        }),
+      );
+  }
+
+  program
+    .command('concurrency <jobId> <n>')
+    .description('change how many items of a running batch may be in flight')
+    .action(async (jobId: string, n: string) =>
+      withCli(async (ctx) => {
+        await setBatchConcurrency(ctx, jobId, Number(n));
+        const job = await findJob(ctx.db, jobId);
+        info(`concurrency of batch-${jobId} set to ${n} (job is ${job?.status})`);
+      }),
+    );
+}
