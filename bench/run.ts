@@ -1,0 +1,344 @@
+/**
+ * `npm run bench`: measures bulkgen on the local stack and writes
+ * bench/results/latest.json and latest.md. Every comparison is a ratio of
+ * two figures measured in this same run. Options:
+ *   --only utilization,overhead,control,scale,api   run some parts
+ *   --items N        items of the utilization/overhead batches (default 2000)
+ *   --scale-items N  items of the scale batch (default 20000)
+ *   --trials N       pause/cancel trials (default 20)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { submitBatch } from '../src/batches/submit';
+import { loadConfig, type Config } from '../src/config';
+import { createDb, type Db } from '../src/db/client';
+import { completeItemWithConversation } from '../src/db/conversations';
+import { claimItem } from '../src/db/items';
+import { ScaffoldingCache } from '../src/db/scaffolding';
+import { dataDirPath, PROJECT_ROOT } from '../src/dev/paths';
+import { startStack, type Stack } from '../src/dev/stack';
+import { buildTemplateVariables, createOfflineGenerator, renderTemplate } from '../src/generation';
+import { cancelSignal, pauseSignal } from '../workflows/messages';
+
+type Part = 'utilization' | 'overhead' | 'control' | 'scale' | 'api';
+const ALL: Part[] = ['utilization', 'overhead', 'control', 'scale', 'api'];
+
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
+};
+const only = arg('only', ALL.join(',')).split(',') as Part[];
+const ITEMS = Number(arg('items', '2000'));
+const SCALE_ITEMS = Number(arg('scale-items', arg('items-scale', '20000')));
+const TRIALS = Number(arg('trials', '20'));
+const CONCURRENCY = 20;
+
+const BENCH_ENV = {
+  BULKGEN_DATA_DIR: path.join('.bulkgen', 'bench'),
+  BULKGEN_PG_PORT: '56422',
+  BULKGEN_GATEWAY_PORT: '56421',
+  BULKGEN_POSTGREST_PORT: '56429',
+  BULKGEN_TEMPORAL_PORT: '57833',
+  TEMPORAL_UI_PORT: '58833',
+  PORT: '56300',
+  LOG_LEVEL: 'warn',
+};
+
+interface Figure {
+  value: number | null;
+  unit: string;
+  how: string;
+}
+const results: Record<string, Figure> = {};
+const record = (key: string, value: number | null, unit: string, how: string) => {
+  results[key] = { value, unit, how };
+  process.stderr.write(`  ${key} = ${value === null ? 'n/a' : round(value)} ${unit}\n`);
+};
+const round = (n: number) => Math.round(n * 1000) / 1000;
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A `bulkgen worker` process with its own generator settings; its peak RSS is read from /proc. */
+function spawnWorker(env: Record<string, string>, taskQueue: string, latencyMs: number): ChildProcess {
+  const logFile = path.join(dataDirPath(BENCH_ENV.BULKGEN_DATA_DIR), 'logs', `worker-${taskQueue}.log`);
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), 'worker'], {
+    env: { ...process.env, ...env, TEMPORAL_TASK_QUEUE: taskQueue, GENERATOR_LATENCY_MS: String(latencyMs) },
+    stdio: ['ignore', out, out],
+  });
+  fs.closeSync(out);
+  return child;
+}
+
+function peakRssMb(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+async function stopWorker(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+}
+
+interface Ctx {
+  config: Config;
+  db: Db;
+  client: Client;
+  env: Record<string, string>;
+  ids: { personas: string[]; arcs: string[]; topics: string[] };
+}
+
+/** N parameter sets over the seed scaffolding. */
+function parameterSets(ctx: Ctx, n: number) {
+  const { personas, arcs, topics } = ctx.ids;
+  return Array.from({ length: n }, (_, i) => ({
+    personaId: personas[i % personas.length]!,
+    emotionalArcId: arcs[Math.floor(i / personas.length) % arcs.length]!,
+    topicId: topics[Math.floor(i / (personas.length * arcs.length)) % topics.length]!,
+  }));
+}
+
+/** Items/s of a job from its rows: first item entering processing to the last one completed. */
+async function throughput(db: Db, jobId: string): Promise<{ itemsPerSec: number; seconds: number; n: number }> {
+  const first = await db.from('batch_items').select('started_at').eq('batch_job_id', jobId).order('started_at', { ascending: true }).limit(1).single();
+  const last = await db.from('batch_items').select('completed_at').eq('batch_job_id', jobId).order('completed_at', { ascending: false, nullsFirst: false }).limit(1).single();
+  const { count } = await db.from('batch_items').select('id', { count: 'exact', head: true }).eq('batch_job_id', jobId).eq('status', 'completed');
+  const seconds = (Date.parse(last.data!.completed_at as string) - Date.parse(first.data!.started_at as string)) / 1000;
+  return { itemsPerSec: (count ?? 0) / seconds, seconds, n: count ?? 0 };
+}
+
+/** The durable path: submit through the product, a `bulkgen worker` process runs it. */
+async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: string) {
+  const queue = `bench-${label}-${Date.now()}`;
+  const worker = spawnWorker(ctx.env, queue, latencyMs);
+  try {
+    const config = { ...ctx.config, TEMPORAL_TASK_QUEUE: queue };
+    const s = await submitBatch({ db: ctx.db, temporal: ctx.client, config }, { name: `bench ${label}`, parameterSets: parameterSets(ctx, items), concurrentProcessing: CONCURRENCY });
+    const result = await ctx.client.workflow.getHandle(s.workflowId).result();
+    if (result.status !== 'completed') throw new Error(`${label}: batch ended ${result.status}`);
+    return { ...(await throughput(ctx.db, s.jobId)), jobId: s.jobId, workflowId: s.workflowId, peakRssMb: peakRssMb(worker.pid!) };
+  } finally {
+    await stopWorker(worker);
+  }
+}
+
+/**
+ * The plain baseline: the same database writes through supabase-js (claim,
+ * then the one RPC that stores the conversation and completes the item),
+ * the same offline generator and template rendering, a promise pool of the
+ * same size, no Temporal.
+ */
+async function plainRun(ctx: Ctx, items: number, latencyMs: number) {
+  const created = await ctx.db.rpc('create_batch_job', {
+    p_job: { name: 'bench plain baseline', tier: 'template', concurrent_processing: CONCURRENCY },
+    p_parameter_sets: parameterSets(ctx, items).map((s) => ({ persona_id: s.personaId, emotional_arc_id: s.emotionalArcId, training_topic_id: s.topicId })),
+  });
+  if (created.error) throw new Error(created.error.message);
+  const jobId = (created.data as { job_id: string }).job_id;
+  const ids = await ctx.db.from('batch_items').select('id').eq('batch_job_id', jobId).order('position').limit(100_000);
+  const queue = (ids.data ?? []).map((r) => r.id as string);
+  const generator = createOfflineGenerator({ latencyMs, failureRate: 0 });
+  const cache = new ScaffoldingCache(ctx.db);
+  const signal = new AbortController().signal;
+  const runOne = async (itemId: string) => {
+    const item = (await claimItem(ctx.db, itemId, new Date().toISOString()))!;
+    const p = item.parameters;
+    const [persona, arc, topic] = await Promise.all([cache.persona(p.persona_id), cache.arc(p.emotional_arc_id), cache.topic(p.training_topic_id)]);
+    const template = (await cache.selectedTemplate(arc.arc_key, item.tier))!;
+    const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }));
+    const r = await generator.generate({ itemId, prompt, persona, arc, topic, tier: item.tier, attempt: 1, signal });
+    await completeItemWithConversation(ctx.db, itemId, {
+      persona_id: persona.id, emotional_arc_id: arc.id, training_topic_id: topic.id, template_id: template.id, tier: item.tier,
+      conversation: r.conversation, turn_count: r.conversation.turns.length, model: r.model, generator: r.generator,
+      is_synthetic: r.isSynthetic, input_tokens: r.inputTokens, output_tokens: r.outputTokens, cost_usd: r.costUsd,
+    });
+  };
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < queue.length) await runOne(queue[next++]!);
+    }),
+  );
+  return { ...(await throughput(ctx.db, jobId)), jobId };
+}
+
+async function utilization(ctx: Ctx) {
+  log(`\n== utilization: latency 200 ms, concurrency ${CONCURRENCY}, ${ITEMS} items`);
+  const limit = CONCURRENCY / 0.2;
+  const durable = await durableRun(ctx, ITEMS, 200, 'util');
+  const plain = await plainRun(ctx, ITEMS, 200);
+  const how = `items/s from the first item entering 'processing' to the last 'completed' (batch_items timestamps) / limit ${limit} items/s (concurrency/latency)`;
+  record('utilization', durable.itemsPerSec / limit, 'ratio', `durable (Temporal) ${how}; ${round(durable.itemsPerSec)} items/s`);
+  record('utilization_plain', plain.itemsPerSec / limit, 'ratio', `plain supabase-js promise pool, same writes and wait; ${how}; ${round(plain.itemsPerSec)} items/s`);
+  record('utilization_vs_plain', durable.itemsPerSec / plain.itemsPerSec, 'ratio', 'utilization / utilization_plain (target >= 0.95)');
+}
+
+async function overhead(ctx: Ctx) {
+  log(`\n== overhead: latency 0, concurrency ${CONCURRENCY}, ${ITEMS} items`);
+  const durable = await durableRun(ctx, ITEMS, 0, 'overhead');
+  const plain = await plainRun(ctx, ITEMS, 0);
+  record('items_per_sec', durable.itemsPerSec, 'items/s', 'durable path, latency 0 (batch_items timestamps)');
+  record('items_per_sec_plain', plain.itemsPerSec, 'items/s', 'plain supabase-js promise pool, same writes, latency 0');
+  record('overhead_ratio', durable.itemsPerSec / plain.itemsPerSec, 'ratio', 'items_per_sec / items_per_sec_plain (target >= 0.30)');
+}
+
+async function control(ctx: Ctx) {
+  log(`\n== control: ${TRIALS} pause and ${TRIALS} cancel trials`);
+  const queue = `bench-control-${Date.now()}`;
+  const worker = spawnWorker(ctx.env, queue, 200);
+  const config = { ...ctx.config, TEMPORAL_TASK_QUEUE: queue };
+  const timeToStatus = async (jobId: string, status: string, since: number) => {
+    for (;;) {
+      const { data } = await ctx.db.from('batch_jobs').select('status').eq('id', jobId).single();
+      if (data?.status === status) return Date.now() - since;
+      if (Date.now() - since > 30_000) throw new Error(`no '${status}' within 30 s`);
+      await sleep(5);
+    }
+  };
+  const pauses: number[] = [];
+  const cancels: number[] = [];
+  try {
+    for (let t = 0; t < TRIALS; t++) {
+      for (const kind of ['pause', 'cancel'] as const) {
+        const s = await submitBatch({ db: ctx.db, temporal: ctx.client, config }, { name: `bench control ${kind} ${t}`, parameterSets: parameterSets(ctx, 400), concurrentProcessing: CONCURRENCY });
+        const handle = ctx.client.workflow.getHandle(s.workflowId);
+        for (;;) {
+          const { data } = await ctx.db.from('batch_jobs').select('completed_items').eq('id', s.jobId).single();
+          if ((data?.completed_items ?? 0) >= 20) break;
+          await sleep(20);
+        }
+        const t0 = Date.now();
+        if (kind === 'pause') {
+          await handle.signal(pauseSignal);
+          pauses.push(await timeToStatus(s.jobId, 'paused', t0));
+          await handle.signal(cancelSignal);
+        } else {
+          await handle.signal(cancelSignal);
+          cancels.push(await timeToStatus(s.jobId, 'cancelled', t0));
+        }
+        await handle.result();
+      }
+    }
+  } finally {
+    await stopWorker(worker);
+  }
+  const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
+  const how = 'ms from sending the signal to the batch_jobs row showing the status (polled every 5 ms), 20 items in flight at 200 ms each';
+  record('pause_p50_ms', pct(pauses, 50), 'ms', how);
+  record('pause_p95_ms', pct(pauses, 95), 'ms', how);
+  record('cancel_p50_ms', pct(cancels, 50), 'ms', `${how}; cancel waits for in-flight activities to confirm`);
+  record('cancel_p95_ms', pct(cancels, 95), 'ms', `${how}; cancel waits for in-flight activities to confirm`);
+}
+
+async function scale(ctx: Ctx) {
+  log(`\n== scale: ${SCALE_ITEMS} items, latency 0, concurrency ${CONCURRENCY}`);
+  const t0 = Date.now();
+  const run = await durableRun(ctx, SCALE_ITEMS, 0, 'scale');
+  const total = (Date.now() - t0) / 1000;
+  let maxEvents = 0;
+  let runs = 0;
+  for await (const wf of ctx.client.workflow.list({ query: `WorkflowId="${run.workflowId}"` })) {
+    const history = await ctx.client.workflow.getHandle(run.workflowId, wf.runId).fetchHistory();
+    maxEvents = Math.max(maxEvents, history.events?.length ?? 0);
+    runs++;
+  }
+  record('scale_items', SCALE_ITEMS, 'items', 'items in the batch');
+  record('scale_total_s', total, 's', 'submit (job + items in one transaction) to workflow result');
+  record('scale_items_per_sec', run.itemsPerSec, 'items/s', 'batch_items timestamps');
+  record('scale_runs', runs, 'runs', 'workflow runs (continue-as-new every 500 items)');
+  record('max_history_events', maxEvents, 'events', 'largest history of any run of the batch (target <= 10,000)');
+  record('worker_peak_rss_mb', run.peakRssMb, 'MB', 'VmHWM of the `bulkgen worker` process (target <= 400 MB)');
+}
+
+async function api(ctx: Ctx, stackEnv: Record<string, string>) {
+  log('\n== api: GET /v1/batches/:id, autocannon 10 s, 10 connections');
+  const apiProc = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), 'api'], {
+    env: { ...process.env, ...stackEnv, API_KEYS: 'bench-key', LOG_LEVEL: 'warn' },
+    stdio: 'ignore',
+  });
+  try {
+    const base = `http://127.0.0.1:${BENCH_ENV.PORT}`;
+    for (let i = 0; ; i++) {
+      try {
+        if ((await fetch(`${base}/healthz`)).ok) break;
+      } catch {
+        /* not up yet */
+      }
+      if (i > 300) throw new Error('the API did not start');
+      await sleep(100);
+    }
+    const { data } = await ctx.db.from('batch_jobs').select('id').eq('status', 'completed').limit(1).single();
+    if (!data) throw new Error('no completed job to read');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const autocannon = require('autocannon') as (o: object) => Promise<{ requests: { average: number }; latency: { p99: number; p50: number }; non2xx: number }>;
+    const r = await autocannon({ url: `${base}/v1/batches/${data.id}`, connections: 10, duration: 10, headers: { authorization: 'Bearer bench-key' } });
+    record('api_req_per_sec', r.requests.average, 'req/s', 'autocannon, 10 connections, 10 s, GET /v1/batches/:id of a completed job');
+    record('api_p50_ms', r.latency.p50, 'ms', 'same run');
+    record('api_p99_ms', r.latency.p99, 'ms', 'same run (target <= 25 ms)');
+    record('api_non_2xx', r.non2xx, 'responses', 'same run; must be 0');
+  } finally {
+    apiProc.kill('SIGTERM');
+  }
+}
+
+async function main(): Promise<void> {
+  const dataDir = dataDirPath(BENCH_ENV.BULKGEN_DATA_DIR);
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  const env: NodeJS.ProcessEnv = { ...process.env, ...BENCH_ENV };
+  for (const key of ['DATABASE_URL', 'SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY', 'TEMPORAL_ADDRESS']) delete env[key];
+  log('starting the local stack for the benchmark...');
+  const stack: Stack = await startStack({ env, log: (l) => log(`  ${l}`) });
+  const stackEnv = { ...BENCH_ENV, ...stack.env } as Record<string, string>;
+  const config = loadConfig({ ...process.env, ...stackEnv });
+  const db = createDb(config);
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const pick = async (table: string) => ((await db.from(table).select('id').order('id')).data ?? []).map((r) => r.id as string);
+  const ctx: Ctx = { config, db, client, env: stackEnv, ids: { personas: await pick('personas'), arcs: await pick('emotional_arcs'), topics: await pick('training_topics') } };
+  const started = Date.now();
+  try {
+    if (only.includes('utilization')) await utilization(ctx);
+    if (only.includes('overhead')) await overhead(ctx);
+    if (only.includes('control')) await control(ctx);
+    if (only.includes('scale')) await scale(ctx);
+    if (only.includes('api')) await api(ctx, stackEnv);
+  } finally {
+    await connection.close();
+    await stack.stop();
+  }
+  const machine = { cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, cpu: os.cpus()[0]?.model ?? '' };
+  const out = { date: new Date().toISOString(), machine, parts: only, seconds: Math.round((Date.now() - started) / 1000), results };
+  const dir = path.join(PROJECT_ROOT, 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const flat = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v.value]));
+  fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify({ ...out, ...flat }, null, 2)}\n`);
+  const md = [
+    `# bulkgen benchmark (${out.date})`,
+    '',
+    `Machine: ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.cpu}. Parts: ${only.join(', ')}; ${out.seconds} s.`,
+    '',
+    '| figure | value | unit | how it was measured |',
+    '|---|---|---|---|',
+    ...Object.entries(results).map(([k, v]) => `| \`${k}\` | ${v.value === null ? 'n/a' : round(v.value)} | ${v.unit} | ${v.how} |`),
+    '',
+  ].join('\n');
+  fs.writeFileSync(path.join(dir, 'latest.md'), md);
+  process.stdout.write(md);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
