@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../config';
 import { isBulkgenError } from '../errors';
+import { registerApi } from './commands/api';
 import { registerBatchCommands } from './commands/batches';
 import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
@@ -14,6 +15,7 @@ registerDev(program);
 registerDemo(program);
 registerSchemaCommands(program);
 registerWorker(program);
+registerApi(program);
 registerBatchCommands(program);
 
 program
