@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Db } from '../src/db/client';
 import { completeItemWithConversation } from '../src/db/conversations';
+import { recordFailedGeneration } from '../src/db/failed-generations';
 import { claimItem, failItem } from '../src/db/items';
 import type { ScaffoldingCache } from '../src/db/scaffolding';
 import { NIL_UUID } from '../src/domain/enums';
@@ -100,6 +101,10 @@ export async function processItemChain(
     if (ctx.cancellationSignal.aborted || isAbortError(err)) {
       throw new CancelledFailure(`item ${item.position} cancelled while generating`);
     }
+    // Best-effort: keeps what the provider said for a person to read; never changes the outcome.
+    await recordFailedGeneration(deps.db, { jobId: input.jobId, itemId: item.id, attempt: ctx.info.attempt, error: err }, (writeError) =>
+      ctx.log.warn('could not record a failed generation', { itemId: item.id, error: String(writeError) }),
+    );
     const message = permanentFailureMessage(err, ctx.info.attempt, input.maxInvalidOutputAttempts ?? 3);
     if (message === undefined) throw toRetryable(err);
     await failItem(deps.db, item.id, message);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PriceOverrides } from './generation/pricing';
 
 /** Defaults, named once. Ports follow Supabase's local stack and Temporal's dev server. */
 export const DEFAULTS = {
@@ -15,7 +16,12 @@ export const DEFAULTS = {
   generator: 'offline',
   anthropicModel: 'claude-sonnet-4-5',
   openaiModel: 'gpt-4o-mini',
+  anthropicMaxTokens: 4096,
+  maxInvalidOutputAttempts: 3,
 } as const;
+
+/** The most output tokens @anthropic-ai/sdk allows a non-streaming request (it demands streaming above). */
+export const ANTHROPIC_NON_STREAMING_MAX_TOKENS = 21_333;
 
 const GENERATORS = ['offline', 'anthropic', 'openai'] as const;
 
@@ -39,6 +45,9 @@ const optionalUrl = z
   .transform((s) => (s === '' ? undefined : s))
   .pipe(z.url({ error: 'expected a URL' }).optional())
   .optional();
+
+/** An empty variable (e.g. `FOO: ${FOO:-}` in docker-compose) counts as unset, so its default applies. */
+const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 
 const EnvSchema = z.object({
   DATABASE_URL: optionalUrl,
@@ -83,6 +92,47 @@ const EnvSchema = z.object({
   OPENAI_API_KEY: optionalText,
   OPENAI_MODEL: z.string().trim().min(1).default(DEFAULTS.openaiModel),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ANTHROPIC_MAX_TOKENS: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ error: 'expected a whole number of tokens' })
+      .int('expected a whole number of tokens')
+      .min(1, 'expected 1 or more tokens')
+      .max(ANTHROPIC_NON_STREAMING_MAX_TOKENS, `expected at most ${ANTHROPIC_NON_STREAMING_MAX_TOKENS} (the SDK needs streaming above that)`)
+      .default(DEFAULTS.anthropicMaxTokens),
+  ),
+  // Unset by default: Anthropic API version 2026-10-21 (what @anthropic-ai/sdk 1.x sends) rejects
+  // any temperature; see src/generation/anthropic.ts for what setting it does.
+  ANTHROPIC_TEMPERATURE: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ error: 'expected a temperature from 0 to 1' })
+      .min(0, 'expected a temperature from 0 to 1')
+      .max(1, 'expected a temperature from 0 to 1')
+      .optional(),
+  ),
+  GENERATOR_MAX_INVALID_ATTEMPTS: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ error: 'expected a whole number of attempts' })
+      .int('expected a whole number of attempts')
+      .min(1, 'expected 1 or more attempts')
+      .default(DEFAULTS.maxInvalidOutputAttempts),
+  ),
+  PRICE_TABLE_JSON: z
+    .string()
+    .trim()
+    .transform((s, ctx) => {
+      if (s === '') return undefined;
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'expected JSON such as {"my-model":{"input":1,"output":2}} (USD per million tokens)' });
+        return z.NEVER;
+      }
+    })
+    .pipe(PriceOverrides.optional())
+    .optional(),
 });
 
 /** Every environment variable the code reads; `docker-compose.yml` may set only these. */

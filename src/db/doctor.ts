@@ -75,8 +75,9 @@ export function compareSchema(live: {
       continue;
     }
     for (const check of live.checks.filter((c) => c.table === table && mentionsColumn(c.definition, column))) {
-      const accepted = literalsOf(check.definition);
-      if (accepted.length === 0) continue;
+      const accepted = allowListOf(check.definition, column);
+      // Only allow-list CHECKs decide which values a column takes; other shapes are not judged.
+      if (accepted === undefined) continue;
       for (const value of values.filter((v) => !accepted.includes(v))) {
         mismatches.push({
           table,
@@ -95,6 +96,20 @@ export function compareSchema(live: {
 
 function mentionsColumn(definition: string, column: string): boolean {
   return new RegExp(`(^|[^a-z0-9_])${column}([^a-z0-9_]|$)`).test(definition.replace(/'[^']*'/g, "''"));
+}
+
+/**
+ * The values an allow-list CHECK on `column` accepts, for the shapes Postgres
+ * prints: `CHECK ((col = ANY (ARRAY['a'::text, ...])))` (what `col IN (...)`
+ * becomes) and `CHECK ((col = 'a'::text))`, with or without casts on the
+ * column. Undefined for any other shape.
+ */
+export function allowListOf(definition: string, column: string): string[] | undefined {
+  const col = `\\(*${column}\\)*(?:::[a-z ]+)?`;
+  const lit = `'(?:[^']|'')*'(?:::[a-z ]+)?`;
+  const anyArray = new RegExp(`^CHECK \\(+${col} = ANY \\(+ARRAY\\[${lit}(?:, ${lit})*\\]\\)?(?:::[a-z ]+\\[\\])?\\)+$`);
+  const single = new RegExp(`^CHECK \\(+${col} = ${lit}\\)+$`);
+  return anyArray.test(definition) || single.test(definition) ? literalsOf(definition) : undefined;
 }
 
 /** The string literals of a CHECK definition, e.g. `CHECK ((status = ANY (ARRAY['a'::text, 'b'::text])))` -> [a, b]. */

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { BulkgenError } from '../errors';
 
 /**
  * Runs `fn` with a direct Postgres connection (for migrate, doctor and the
@@ -6,7 +7,11 @@ import pg from 'pg';
  */
 export async function withPg<T>(databaseUrl: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new BulkgenError('DATABASE_UNAVAILABLE', { detail: (err as Error).message }, undefined, { cause: err });
+  }
   try {
     return await fn(client);
   } finally {

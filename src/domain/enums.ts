@@ -14,6 +14,8 @@ export const JOB_TYPES = ['generation'] as const;
 export const ARC_CATEGORIES = ['core', 'edge'] as const;
 export const CHECKPOINT_REASONS = ['continue_as_new', 'pause', 'finish'] as const;
 export const ROLES = ['user', 'assistant'] as const;
+/** Why one generation attempt failed (`failed_generations.failure_type`). */
+export const FAILURE_TYPES = ['truncation', 'parse_error', 'api_error', 'validation_error'] as const;
 
 export const JobStatus = z.enum(JOB_STATUSES);
 export type JobStatus = z.infer<typeof JobStatus>;
@@ -27,6 +29,8 @@ export const ErrorHandling = z.enum(ERROR_HANDLING);
 export type ErrorHandling = z.infer<typeof ErrorHandling>;
 export const CheckpointReason = z.enum(CHECKPOINT_REASONS);
 export type CheckpointReason = z.infer<typeof CheckpointReason>;
+export const FailureType = z.enum(FAILURE_TYPES);
+export type FailureType = z.infer<typeof FailureType>;
 
 /** Terminal job statuses: once reached, the workflow has ended and nothing changes the row again. */
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
@@ -50,4 +54,5 @@ export const ENUM_COLUMNS: ReadonlyArray<{ table: string; column: string; values
   { table: 'emotional_arcs', column: 'conversation_category', values: ARC_CATEGORIES },
   { table: 'prompt_templates', column: 'tier', values: TIERS },
   { table: 'conversations', column: 'tier', values: TIERS },
+  { table: 'failed_generations', column: 'failure_type', values: FAILURE_TYPES },
 ];

@@ -29,6 +29,10 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
     'conversation_id', 'error_message', 'started_at', 'completed_at', 'created_at', 'updated_at',
   ],
   batch_checkpoints: ['id', 'job_id', 'run_id', 'cursor_position', 'counters', 'reason', 'created_at', 'updated_at'],
+  failed_generations: [
+    'id', 'batch_item_id', 'job_id', 'attempt', 'generator', 'model', 'prompt', 'raw_response', 'stop_reason',
+    'input_tokens', 'output_tokens', 'failure_type', 'error_message', 'created_at',
+  ],
 };
 
 /** Postgres functions the code calls through supabase-js `rpc`. */

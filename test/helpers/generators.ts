@@ -8,6 +8,10 @@ export interface GeneratorObservations {
   /** Max in flight since the last `resetMax()`. */
   resetMax(): void;
   aborted: string[];
+  /** Items inside `generate` right now. */
+  active: Set<string>;
+  /** Mean latency of the next calls (ms). */
+  latencyMs: number;
 }
 
 /**
@@ -16,8 +20,9 @@ export interface GeneratorObservations {
  * their AbortSignal fire. It generates exactly what the offline one does.
  */
 export function observedGenerator(opts: { latencyMs: number; failureRate?: number }): { generator: ConversationGenerator; seen: GeneratorObservations } {
-  const inner = createOfflineGenerator({ latencyMs: opts.latencyMs, failureRate: opts.failureRate ?? 0 });
   const seen: GeneratorObservations = {
+    active: new Set(),
+    latencyMs: opts.latencyMs,
     calls: [],
     inFlight: 0,
     maxInFlight: 0,
@@ -29,17 +34,21 @@ export function observedGenerator(opts: { latencyMs: number; failureRate?: numbe
   return {
     seen,
     generator: {
-      name: inner.name,
+      name: 'offline',
       async generate(req: GenerationRequest) {
+        const inner = createOfflineGenerator({ latencyMs: seen.latencyMs, failureRate: opts.failureRate ?? 0 });
         seen.calls.push(req.itemId);
+        seen.active.add(req.itemId);
         seen.inFlight++;
         seen.maxInFlight = Math.max(seen.maxInFlight, seen.inFlight);
         const onAbort = () => seen.aborted.push(req.itemId);
-        req.signal.addEventListener('abort', onAbort, { once: true });
+        if (req.signal.aborted) onAbort();
+        else req.signal.addEventListener('abort', onAbort, { once: true });
         try {
           return await inner.generate(req);
         } finally {
           req.signal.removeEventListener('abort', onAbort);
+          seen.active.delete(req.itemId);
           seen.inFlight--;
         }
       },

@@ -1,7 +1,9 @@
 import path from 'node:path';
 
 /**
- * Ports of the test run's own stack, apart from a developer's `bulkgen dev`.
+ * Ports of the test run's own stack, apart from a developer's `bulkgen dev`,
+ * and below Linux's ephemeral range (32768+) so no client socket of another
+ * process can hold one by chance.
  * BULKGEN_TEST_PORT_OFFSET moves every port (and the data folder) so two
  * test runs can share a machine.
  */
@@ -10,12 +12,12 @@ const offset = Number(process.env.BULKGEN_TEST_PORT_OFFSET ?? 0);
 /** The environment of the test stack. */
 export const TEST_STACK_ENV = {
   BULKGEN_DATA_DIR: path.join('.bulkgen', offset === 0 ? 'test' : `test-${offset}`),
-  BULKGEN_PG_PORT: String(55422 + offset),
-  BULKGEN_GATEWAY_PORT: String(55421 + offset),
-  BULKGEN_POSTGREST_PORT: String(55429 + offset),
-  BULKGEN_TEMPORAL_PORT: String(57233 + offset),
-  TEMPORAL_UI_PORT: String(58233 + offset),
-  PORT: String(53000 + offset),
+  BULKGEN_PG_PORT: String(25422 + offset),
+  BULKGEN_GATEWAY_PORT: String(25421 + offset),
+  BULKGEN_POSTGREST_PORT: String(25429 + offset),
+  BULKGEN_TEMPORAL_PORT: String(27233 + offset),
+  TEMPORAL_UI_PORT: String(28233 + offset),
+  PORT: String(23000 + offset),
 } as const;
 
 /** Where global setup writes the pre-built workflow bundle. */

@@ -33,6 +33,7 @@ describe('pause, resume and cancel', () => {
   const processingCount = async (jobId: string) => byStatus(await itemRows(h.db, jobId)).processing ?? 0;
 
   it('pause: the row says paused, in-flight items finish, none starts; resume completes the batch', async () => {
+    seen.latencyMs = 400;
     const s = await submit(h, body(10, 2));
     const handle = h.client.workflow.getHandle(s.workflowId);
     await waitFor(async () => (await jobRow(h.db, s.jobId)).completed_items >= 2, 30_000, 'two items processed');
@@ -73,8 +74,7 @@ describe('pause, resume and cancel', () => {
   it('cancel by signal: in-flight generation is aborted, every open item is cancelled, no stray conversation', async () => {
     const s = await submit(h, body(8, 2));
     const handle = h.client.workflow.getHandle(s.workflowId);
-    await waitFor(async () => (await processingCount(s.jobId)) === 2, 15_000, 'two items in flight');
-    const inFlight = (await itemRows(h.db, s.jobId)).filter((i) => i.status === 'processing').map((i) => i.id);
+    const inFlight = await twoGenerating();
     await handle.signal(cancelSignal);
     const result = await handle.result();
     expect(result.status).toBe('cancelled');
@@ -84,8 +84,7 @@ describe('pause, resume and cancel', () => {
   it('cancel by Temporal cancellation (handle.cancel / temporal workflow cancel) behaves the same', async () => {
     const s = await submit(h, body(8, 2));
     const handle = h.client.workflow.getHandle(s.workflowId);
-    await waitFor(async () => (await processingCount(s.jobId)) === 2, 15_000, 'two items in flight');
-    const inFlight = (await itemRows(h.db, s.jobId)).filter((i) => i.status === 'processing').map((i) => i.id);
+    const inFlight = await twoGenerating();
     await handle.cancel();
     await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     const description = await handle.describe();
@@ -103,6 +102,13 @@ describe('pause, resume and cancel', () => {
     expect(result.status).toBe('cancelled');
     expect((await jobRow(h.db, s.jobId)).status).toBe('cancelled');
   });
+
+  /** Waits until two items are inside the generator; slow generation keeps them there until cancelled. */
+  async function twoGenerating(): Promise<string[]> {
+    seen.latencyMs = 20_000;
+    await waitFor(async () => seen.active.size === 2, 15_000, 'two items generating');
+    return [...seen.active];
+  }
 
   async function expectCancelled(jobId: string, inFlight: string[], successful: number) {
     const job = await jobRow(h.db, jobId);

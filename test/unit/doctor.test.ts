@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareSchema, literalsOf } from '../../src/db/doctor';
+import { allowListOf, compareSchema, literalsOf } from '../../src/db/doctor';
 import { ENUM_COLUMNS } from '../../src/domain/enums';
 import { REQUIRED_COLUMNS, REQUIRED_FUNCTIONS } from '../../src/domain/tables';
 
@@ -50,5 +50,24 @@ describe('compareSchema', () => {
   it('reads the literals of IN and ANY forms, with escaped quotes', () => {
     expect(literalsOf("CHECK ((tier = ANY (ARRAY['template'::text, 'edge_case'::text])))")).toEqual(['template', 'edge_case']);
     expect(literalsOf("CHECK (name IN ('it''s', 'b'))")).toEqual(["it's", 'b']);
+  });
+
+  it('judges only allow-list CHECKs, in the shapes Postgres prints', () => {
+    expect(allowListOf("CHECK ((status = ANY (ARRAY['queued'::text, 'paused'::text])))", 'status')).toEqual(['queued', 'paused']);
+    expect(allowListOf("CHECK ((job_type = 'generation'::text))", 'job_type')).toEqual(['generation']);
+    expect(
+      allowListOf("CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'running'::character varying])::text[])))", 'status'),
+    ).toEqual(['pending', 'running']);
+    expect(allowListOf("CHECK (((status <> ALL (ARRAY['completed'::text, 'failed'::text])) OR (completed_at IS NOT NULL)))", 'status')).toBeUndefined();
+  });
+
+  it('does not read a CHECK that is not an allow-list as one', () => {
+    const live = matchingCatalogue();
+    live.checks.push({
+      table: 'batch_jobs',
+      name: 'batch_jobs_completed_at_check',
+      definition: "CHECK (((status <> ALL (ARRAY['completed'::text, 'failed'::text])) OR (completed_at IS NOT NULL)))",
+    });
+    expect(compareSchema(live)).toEqual([]);
   });
 });

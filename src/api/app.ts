@@ -1,0 +1,114 @@
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { Client } from '@temporalio/client';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import {
+  createJsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Config } from '../config';
+import type { Db } from '../db/client';
+import { BEARER_SCHEME, bearerAuth } from './auth';
+import { installErrorHandling } from './errors';
+import { registerMetrics } from './metrics';
+import { batchControlRoutes } from './routes/batch-control';
+import { batchEventsRoutes } from './routes/batch-events';
+import { batchRoutes } from './routes/batches';
+import { healthRoutes } from './routes/health';
+import { scaffoldingRoutes } from './routes/scaffolding';
+
+/** What the routes use: configuration, the database, and a connected Temporal client. */
+export interface ApiDeps {
+  config: Config;
+  db: Db;
+  temporal: Client;
+}
+
+/** `buildApp` input: the dependencies plus fastify's logger (false, pino options, or a pino logger). */
+export interface BuildAppDeps extends ApiDeps {
+  logger?: boolean | object;
+}
+
+/** Where the Swagger UI lives; the document itself is at /openapi.json (and /docs/json). */
+export const DOCS_PREFIX = '/docs';
+
+/**
+ * Builds the REST API as a fastify instance that is not listening (tests use
+ * `app.inject`; `server.ts` listens). The caller owns `db` and `temporal`:
+ * closing the app does not close the Temporal connection.
+ *
+ * Routes: /v1/* (bearer API key), /healthz, /readyz, /metrics,
+ * /openapi.json and the UI at /docs.
+ *
+ * @example
+ * const app = await buildApp({ config, db: createDb(config), temporal: await connectClient(config) });
+ * const res = await app.inject({ method: 'GET', url: '/healthz' });
+ */
+export async function buildApp(deps: BuildAppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    ...loggerOption(deps.logger),
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandling(app, config.TEMPORAL_ADDRESS);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'bulkgen API',
+        description:
+          'Bulk generation of LLM training conversations. Every batch is a Temporal workflow (batch-<jobId>); ' +
+          'jobs and items live in Postgres. Errors: { error: { code, message, details? } }.',
+        version: '0.1.0',
+      },
+      components: { securitySchemes: BEARER_SCHEME },
+      tags: [
+        { name: 'batches', description: 'Start, follow and steer batches' },
+        { name: 'scaffolding', description: 'Personas, emotional arcs, topics and templates (read-only)' },
+        { name: 'operations', description: 'Health, readiness and metrics' },
+      ],
+    },
+    transform: createJsonSchemaTransform({ skipList: [`${DOCS_PREFIX}/*`, '/openapi.json'] }),
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: DOCS_PREFIX });
+  app.get(
+    '/openapi.json',
+    { schema: { hide: true, response: { 200: z.record(z.string(), z.unknown()) } } },
+    async () => app.swagger() as unknown as Record<string, unknown>,
+  );
+
+  // After swagger, so its routes are documented too.
+  registerMetrics(app, deps.db);
+  await app.register(healthRoutes, deps);
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', bearerAuth(config.API_KEYS));
+      await v1.register(batchRoutes, deps);
+      await v1.register(batchControlRoutes, deps);
+      await v1.register(batchEventsRoutes, deps);
+      await v1.register(scaffoldingRoutes, deps);
+    },
+    { prefix: '/v1' },
+  );
+
+  if (config.API_KEYS.length === 0) {
+    app.log.warn('API_KEYS is empty: every /v1 request will be refused with 401 (set API_KEYS=key1,key2)');
+  }
+  return app;
+}
+
+function loggerOption(logger: BuildAppDeps['logger']): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+  if (logger === undefined) return { logger: false };
+  if (typeof logger === 'object' && logger !== null && typeof (logger as { child?: unknown }).child === 'function') {
+    return { loggerInstance: logger as FastifyServerOptions['loggerInstance'] };
+  }
+  return { logger: logger as FastifyServerOptions['logger'] };
+}

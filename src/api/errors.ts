@@ -1,0 +1,143 @@
+import { isGrpcServiceError, ServiceError } from '@temporalio/client';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isResponseSerializationError } from 'fastify-type-provider-zod';
+import { BulkgenError, isBulkgenError } from '../errors';
+
+/** One rejected input: where, which field, what is wrong, and the value that was sent. */
+export interface FieldIssue {
+  in: 'body' | 'querystring' | 'params' | 'headers';
+  field: string;
+  message: string;
+  value?: unknown;
+}
+
+/**
+ * VALIDATION_FAILED naming every field and the value sent, e.g.
+ * `personaIds[0]: expected a uuid, got 'nope' (got "nope")`.
+ */
+export function validationFailed(issues: FieldIssue[]): BulkgenError {
+  const summary = issues.map((i) => `${i.field}: ${i.message}${describeValue(i.value)}`).join('; ');
+  return new BulkgenError('VALIDATION_FAILED', { summary }, { issues });
+}
+
+const MAX_SHOWN = 80;
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return ' (missing)';
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return ` (got ${text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}...` : text})`;
+}
+
+/** A fastify validation entry (ajv's shape, which fastify-type-provider-zod mimics). */
+interface ValidationEntry {
+  keyword?: string;
+  instancePath?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/** Maps fastify's validation error to field issues, reading each rejected value from the raw request. */
+function issuesFromValidation(err: FastifyError, request: FastifyRequest): FieldIssue[] {
+  const where = (err.validationContext ?? 'body') as FieldIssue['in'];
+  // Validation failed, so the request still holds what was sent (fastify names the querystring `query`).
+  const raw: unknown = (request as unknown as Record<string, unknown>)[where === 'querystring' ? 'query' : where];
+  const issues: FieldIssue[] = [];
+  for (const entry of (err.validation ?? []) as ValidationEntry[]) {
+    const path = (entry.instancePath ?? '').split('/').filter((s) => s !== '');
+    const keys = entry.params?.keys;
+    if (entry.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
+      const parent = valueAt(raw, path);
+      for (const key of keys as string[]) {
+        issues.push({ in: where, field: fieldName([...path, key]), message: 'unknown field', value: (parent as Record<string, unknown>)?.[key] });
+      }
+      continue;
+    }
+    issues.push({ in: where, field: fieldName(path) || `(${where})`, message: entry.message ?? 'is invalid', value: valueAt(raw, path) });
+  }
+  return issues;
+}
+
+function valueAt(root: unknown, path: string[]): unknown {
+  let at: unknown = root;
+  for (const segment of path) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<string, unknown>)[segment];
+  }
+  return at;
+}
+
+/** `['parameterSets', '0', 'personaId']` -> `parameterSets[0].personaId`. */
+function fieldName(path: string[]): string {
+  return path.reduce((name, segment) => (/^\d+$/.test(segment) ? `${name}[${segment}]` : name ? `${name}.${segment}` : segment), '');
+}
+
+const GRPC_UNAVAILABLE = 14;
+const GRPC_DEADLINE_EXCEEDED = 4;
+
+/** True when a Temporal call failed because the server could not be reached (or did not answer in time). */
+export function isTemporalUnreachable(err: unknown): boolean {
+  const grpc = err instanceof ServiceError ? err.cause : err;
+  return isGrpcServiceError(grpc) && (grpc.code === GRPC_UNAVAILABLE || grpc.code === GRPC_DEADLINE_EXCEEDED);
+}
+
+/** TEMPORAL_UNAVAILABLE naming the address; the original error as the cause. */
+export function temporalUnavailable(err: unknown, address: string): BulkgenError {
+  return new BulkgenError('TEMPORAL_UNAVAILABLE', { address, detail: (err as Error).message }, undefined, { cause: err });
+}
+
+/**
+ * Turns anything a handler or fastify throws into a catalogued error:
+ * BulkgenError as it is; validation errors as VALIDATION_FAILED naming each
+ * field and value; other client errors of fastify (bad JSON, wrong content
+ * type, body too large) as VALIDATION_FAILED; the rest as INTERNAL.
+ */
+export function toBulkgenError(err: unknown, request: FastifyRequest, temporalAddress: string): BulkgenError {
+  if (isBulkgenError(err)) return err;
+  const e = err as FastifyError;
+  if (Array.isArray(e.validation)) return validationFailed(issuesFromValidation(e, request));
+  if (isTemporalUnreachable(err)) return temporalUnavailable(err, temporalAddress);
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && !isResponseSerializationError(e as never)) {
+    if (e.statusCode === 404) return new BulkgenError('NOT_FOUND', { what: `${request.method} ${request.url}` });
+    if (e.statusCode === 401) return new BulkgenError('UNAUTHORIZED');
+    return new BulkgenError('VALIDATION_FAILED', { summary: e.message }, { fastifyCode: e.code });
+  }
+  return new BulkgenError('INTERNAL', {}, undefined, { cause: err });
+}
+
+/**
+ * The response body of an error. A network failure's detail can carry a
+ * stack trace (supabase-js puts one there); stack frames never reach a client.
+ */
+export function errorBody(err: BulkgenError): ReturnType<BulkgenError['toJSON']> {
+  const body = err.toJSON();
+  if (!/\n\s+at /.test(body.error.message)) return body;
+  const message = body.error.message
+    .split('\n')
+    .filter((line) => !/^\s+at /.test(line) && line.trim() !== '')
+    .join(' ');
+  return { error: { ...body.error, message } };
+}
+
+/**
+ * Installs the one error handler and the not-found handler: every error
+ * answers `{ error: { code, message, details? } }` with the catalogue's
+ * status, and a 5xx body never carries a stack trace (it is logged instead).
+ */
+export function installErrorHandling(app: FastifyInstance, temporalAddress: string): void {
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const mapped = toBulkgenError(err, request, temporalAddress);
+    if (mapped.status >= 500) request.log.error({ err, code: mapped.code }, 'request failed');
+    else request.log.info({ code: mapped.code, message: mapped.message }, 'request rejected');
+    if (mapped.code === 'UNAUTHORIZED') void reply.header('www-authenticate', 'Bearer');
+    return reply.status(mapped.status).send(errorBody(mapped));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const err = new BulkgenError('NOT_FOUND', { what: `route ${request.method} ${request.url.split('?')[0]}` });
+    return reply.status(err.status).send(err.toJSON());
+  });
+}

@@ -1,0 +1,150 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { findJob, getJob } from '../../db/jobs';
+import { TERMINAL_JOB_STATUSES } from '../../domain/enums';
+import type { BatchJobRow } from '../../domain/rows';
+import { BulkgenError } from '../../errors';
+import { BEARER_SECURITY } from '../auth';
+import { errorBody, toBulkgenError } from '../errors';
+import { errors, JobIdParams } from '../schemas';
+import type { ApiDeps } from '../app';
+
+/** How often the job row is read while a client listens. */
+export const EVENTS_POLL_MS = 500;
+/** A comment line this often keeps proxies from closing an idle stream. */
+const KEEPALIVE_MS = 15_000;
+
+/** The `data` of a `progress` event. */
+export interface ProgressEvent {
+  status: BatchJobRow['status'];
+  totalItems: number;
+  successfulItems: number;
+  failedItems: number;
+  completedItems: number;
+  cancelledItems: number;
+  estimatedTimeRemaining: number | null;
+}
+
+const snapshot = (row: BatchJobRow): ProgressEvent => ({
+  status: row.status,
+  totalItems: row.total_items,
+  successfulItems: row.successful_items,
+  failedItems: row.failed_items,
+  completedItems: row.completed_items,
+  cancelledItems: row.cancelled_items ?? 0,
+  estimatedTimeRemaining: row.estimated_time_remaining,
+});
+
+const frame = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+
+/**
+ * GET /batches/:id/events: server-sent events. `progress` on connect and
+ * whenever the row's status or counters change (the row is read every
+ * 500 ms), then `end` and the stream closes once the job has ended. A failed
+ * read sends `error` (the catalogue body) and polling goes on. Polling stops
+ * when the client goes away or the app closes.
+ */
+export const batchEventsRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => {
+  const open = new Set<ServerResponse>();
+  // app.close() waits for open connections: end the streams first, and drop their sockets rather
+  // than leave them to the keep-alive timeout.
+  app.addHook('preClose', async () => {
+    await Promise.all([...open].map((res) => new Promise<void>((resolve) => res.end(() => (res.destroy(), resolve())))));
+  });
+
+  app.get(
+    '/batches/:id/events',
+    {
+      schema: {
+        summary: "Follow a batch's progress (server-sent events)",
+        description:
+          'text/event-stream. `event: progress` with data {status, totalItems, successfulItems, failedItems, completedItems, ' +
+          'cancelledItems, estimatedTimeRemaining} on connect and on every change; `event: end` (same data) when the job ' +
+          'reaches completed, failed or cancelled, then the stream closes; `event: error` with the error body if a read fails (once per outage; polling goes on).',
+        tags: ['batches'],
+        security: BEARER_SECURITY,
+        params: JobIdParams,
+        response: {
+          200: { description: 'an event stream', content: { 'text/event-stream': { schema: z.string() } } },
+          ...errors(400, 401, 404, 500, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      // A missing job is an ordinary 404 before the stream starts.
+      const first = await getJob(deps.db, request.params.id);
+
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      open.add(res);
+
+      let closed = false;
+      let timer: NodeJS.Timeout | undefined;
+      let lastSent = '';
+      let lastError = '';
+      let lastWrite = Date.now();
+      const write = (text: string) => {
+        lastWrite = Date.now();
+        res.write(text);
+      };
+      const stop = () => {
+        closed = true;
+        if (timer) clearTimeout(timer);
+        open.delete(res);
+      };
+      res.on('close', stop);
+
+      const emit = (row: BatchJobRow): boolean => {
+        const data = snapshot(row);
+        const key = JSON.stringify(data);
+        if (key !== lastSent) {
+          lastSent = key;
+          write(frame('progress', data));
+        }
+        if (TERMINAL_JOB_STATUSES.includes(row.status)) {
+          write(frame('end', data));
+          res.end();
+          return false;
+        }
+        return true;
+      };
+
+      const poll = async () => {
+        if (closed) return;
+        try {
+          const row = await findJob(deps.db, request.params.id);
+          if (closed) return;
+          if (!row) {
+            write(frame('error', errorBody(new BulkgenError('JOB_NOT_FOUND', { id: request.params.id }))));
+            res.end();
+            return;
+          }
+          if (!emit(row)) return;
+          lastError = '';
+        } catch (err) {
+          if (closed) return;
+          // One error event (and one log line) per outage, not one every poll.
+          const body = errorBody(toBulkgenError(err, request, deps.config.TEMPORAL_ADDRESS));
+          const key = JSON.stringify(body);
+          if (key !== lastError) {
+            lastError = key;
+            request.log.warn({ err }, 'events: cannot read the job');
+            write(frame('error', body));
+          }
+        }
+        if (Date.now() - lastWrite >= KEEPALIVE_MS) write(': keep-alive\n\n');
+        timer = setTimeout(() => void poll(), EVENTS_POLL_MS);
+      };
+
+      write('retry: 2000\n\n');
+      if (emit(first)) timer = setTimeout(() => void poll(), EVENTS_POLL_MS);
+    },
+  );
+};

@@ -1,0 +1,136 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { submitBatch } from '../../batches/submit';
+import { getJob } from '../../db/jobs';
+import { listItemsPage, listJobsPage } from '../../db/queries';
+import { StartBatchRequest } from '../../domain/batch-request';
+import { BEARER_SECURITY } from '../auth';
+import { decodeItemCursor, decodeJobCursor, encodeItemCursor, encodeJobCursor } from '../cursor';
+import { queryProgress, signalJob } from '../job-control';
+import { toBatchItem, toJob } from '../mappers';
+import {
+  ControlResponse,
+  errors,
+  ItemPage,
+  JobDetail,
+  JobIdParams,
+  JobPage,
+  ListItemsQuery,
+  ListJobsQuery,
+  PatchJobBody,
+  SubmitHeaders,
+  SubmitResponse,
+} from '../schemas';
+import type { ApiDeps } from '../app';
+
+/** A start body may list up to 100,000 parameter sets (about 15 MB of JSON). */
+const SUBMIT_BODY_LIMIT = 32 * 1024 * 1024;
+
+/** Batches: start, list, read, read items, change concurrency. */
+export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => {
+  app.post(
+    '/batches',
+    {
+      bodyLimit: SUBMIT_BODY_LIMIT,
+      schema: {
+        summary: 'Start a batch',
+        description:
+          'Creates the job and its items (personaIds x emotionalArcIds x topicIds, or parameterSets) in one transaction and starts ' +
+          'workflow batch-<jobId>. The same Idempotency-Key returns the same job and starts nothing new.',
+        tags: ['batches'],
+        security: BEARER_SECURITY,
+        headers: SubmitHeaders,
+        body: StartBatchRequest,
+        response: { 202: SubmitResponse, ...errors(400, 401, 413, 500, 503) },
+      },
+    },
+    async (request, reply) => {
+      // The body was validated by the route schema; submitBatch validates again (it also serves the CLI).
+      const submitted = await submitBatch(deps, request.body, { idempotencyKey: request.headers['idempotency-key'] });
+      const { created, ...body } = submitted;
+      if (!created) reply.header('idempotent-replayed', 'true');
+      return reply.code(202).header('location', `/v1/batches/${body.jobId}`).send(body);
+    },
+  );
+
+  app.get(
+    '/batches',
+    {
+      schema: {
+        summary: 'List batches, newest first',
+        tags: ['batches'],
+        security: BEARER_SECURITY,
+        querystring: ListJobsQuery,
+        response: { 200: JobPage, ...errors(400, 401, 500, 503) },
+      },
+    },
+    async (request) => {
+      const { status, limit, cursor } = request.query;
+      const rows = await listJobsPage(deps.db, { status, limit, after: cursor === undefined ? undefined : decodeJobCursor(cursor) });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map(toJob),
+        nextCursor: rows.length > limit && last ? encodeJobCursor({ createdAt: last.created_at, id: last.id }) : null,
+      };
+    },
+  );
+
+  app.get(
+    '/batches/:id',
+    {
+      schema: {
+        summary: 'Read a batch, with live progress while it runs',
+        tags: ['batches'],
+        security: BEARER_SECURITY,
+        params: JobIdParams,
+        response: { 200: JobDetail, ...errors(400, 401, 404, 500, 503) },
+      },
+    },
+    async (request) => {
+      const job = await getJob(deps.db, request.params.id);
+      return { ...toJob(job), progress: await queryProgress(deps.temporal, job) };
+    },
+  );
+
+  app.get(
+    '/batches/:id/items',
+    {
+      schema: {
+        summary: "List a batch's items by position",
+        tags: ['batches'],
+        security: BEARER_SECURITY,
+        params: JobIdParams,
+        querystring: ListItemsQuery,
+        response: { 200: ItemPage, ...errors(400, 401, 404, 500, 503) },
+      },
+    },
+    async (request) => {
+      const { status, limit, cursor } = request.query;
+      const afterPosition = cursor === undefined ? undefined : decodeItemCursor(cursor);
+      await getJob(deps.db, request.params.id);
+      const rows = await listItemsPage(deps.db, request.params.id, { status, limit, afterPosition });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return { items: page.map(toBatchItem), nextCursor: rows.length > limit && last ? encodeItemCursor(last.position) : null };
+    },
+  );
+
+  app.patch(
+    '/batches/:id',
+    {
+      schema: {
+        summary: "Change a running batch's concurrency",
+        description: 'Signals setConcurrency to the workflow, which writes the new value to the job row. 409 once the job has ended.',
+        tags: ['batches'],
+        security: BEARER_SECURITY,
+        params: JobIdParams,
+        body: PatchJobBody,
+        response: { 202: ControlResponse, ...errors(400, 401, 404, 409, 500, 503) },
+      },
+    },
+    async (request, reply) => {
+      await signalJob(deps, request.params.id, 'setConcurrency', request.body.concurrentProcessing);
+      return reply.code(202).send({ jobId: request.params.id, action: 'setConcurrency' as const, accepted: true as const });
+    },
+  );
+};

@@ -1,0 +1,228 @@
+import { z } from 'zod';
+import { ITEM_STATUSES, JOB_STATUSES, TIERS, ErrorHandling, ItemStatus, JobStatus, Priority, Tier } from '../domain/enums';
+import { MAX_CONCURRENCY } from '../domain/batch-request';
+import { ERROR_CATALOGUE, type ErrorCode } from '../errors';
+
+/**
+ * The API's zod schemas: request parts and one response schema per status
+ * code. JSON is camelCase; `mappers.ts` turns snake_case rows into these.
+ */
+
+const timestamp = z.string().describe('ISO 8601 timestamp');
+const uuid = z.string().describe('uuid');
+
+/** `{ error: { code, message, details? } }`, the body of every error (src/errors.ts). */
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.enum(Object.keys(ERROR_CATALOGUE) as [ErrorCode, ...ErrorCode[]]),
+      message: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+/** A path id: a uuid, named with the value when it is not one. */
+export const JobIdParams = z.object({
+  id: z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` }).describe('the job id'),
+});
+
+/** Page size of the list routes: 1..100, 20 when absent. */
+const limit = z.coerce
+  .number({ error: 'expected a whole number from 1 to 100' })
+  .int('expected a whole number from 1 to 100')
+  .min(1, 'expected a whole number from 1 to 100')
+  .max(100, 'expected a whole number from 1 to 100')
+  .default(20);
+const cursor = z.string().min(1).max(512).optional().describe('opaque: the nextCursor of the previous page');
+
+export const ListJobsQuery = z.strictObject({
+  status: z.enum(JOB_STATUSES, { error: `expected one of ${JOB_STATUSES.join(', ')}` }).optional(),
+  limit,
+  cursor,
+});
+
+export const ListItemsQuery = z.strictObject({
+  status: z.enum(ITEM_STATUSES, { error: `expected one of ${ITEM_STATUSES.join(', ')}` }).optional(),
+  limit,
+  cursor,
+});
+
+export const ListTemplatesQuery = z.strictObject({
+  tier: z.enum(TIERS, { error: `expected one of ${TIERS.join(', ')}` }).optional(),
+  arc: z.string().trim().min(1).max(200).optional().describe("an emotional arc's arcKey, e.g. fear_to_confidence"),
+});
+
+/** `Idempotency-Key`: the same key returns the same job and starts nothing new. */
+export const SubmitHeaders = z.looseObject({
+  'idempotency-key': z.string().trim().min(1).max(255).optional(),
+});
+
+export const PatchJobBody = z.strictObject({
+  concurrentProcessing: z.int().min(1).max(MAX_CONCURRENCY).describe('how many items may be in flight (1..200)'),
+});
+
+/** A `batch_jobs` row in camelCase. */
+export const Job = z
+  .object({
+    id: uuid,
+    name: z.string(),
+    jobType: z.string(),
+    status: JobStatus,
+    priority: Priority,
+    tier: Tier,
+    totalItems: z.number(),
+    completedItems: z.number().describe('processed = successful + failed'),
+    successfulItems: z.number(),
+    failedItems: z.number(),
+    cancelledItems: z.number(),
+    concurrentProcessing: z.number(),
+    errorHandling: ErrorHandling,
+    toleratedFailurePercent: z.number().nullable(),
+    templateId: uuid.nullable().describe('null: auto-selected per item'),
+    idempotencyKey: z.string().nullable(),
+    workflowId: z.string().nullable(),
+    errorMessage: z.string().nullable(),
+    createdBy: z.string().nullable(),
+    startedAt: timestamp.nullable(),
+    completedAt: timestamp.nullable(),
+    estimatedTimeRemaining: z.number().nullable().describe('seconds'),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Job' });
+export type Job = z.infer<typeof Job>;
+
+/** The workflow's `progress` query, live. */
+export const Progress = z
+  .object({
+    jobId: uuid,
+    status: JobStatus,
+    totalItems: z.number(),
+    successful: z.number(),
+    failed: z.number(),
+    processed: z.number(),
+    inFlight: z.number(),
+    concurrency: z.number(),
+    etaSeconds: z.number().nullable(),
+    cursor: z.number(),
+    run: z.number(),
+  })
+  .meta({ id: 'Progress' });
+
+export const JobDetail = Job.extend({
+  progress: Progress.nullable().describe("the workflow's progress query while the job is queued, processing or paused; else null"),
+});
+
+export const JobPage = z.object({ items: z.array(Job), nextCursor: z.string().nullable() });
+
+/** A `batch_items` row in camelCase, its parameters flattened. */
+export const BatchItem = z
+  .object({
+    id: uuid,
+    jobId: uuid,
+    position: z.number(),
+    status: ItemStatus,
+    tier: Tier,
+    topic: z.string().nullable(),
+    personaId: uuid.nullable(),
+    emotionalArcId: uuid.nullable(),
+    topicId: uuid.nullable(),
+    templateId: uuid.nullable(),
+    progress: z.number(),
+    estimatedTime: z.number().nullable(),
+    conversationId: uuid.nullable(),
+    errorMessage: z.string().nullable(),
+    startedAt: timestamp.nullable(),
+    completedAt: timestamp.nullable(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'BatchItem' });
+export type BatchItem = z.infer<typeof BatchItem>;
+
+export const ItemPage = z.object({ items: z.array(BatchItem), nextCursor: z.string().nullable() });
+
+export const SubmitResponse = z.object({
+  jobId: uuid,
+  workflowId: z.string(),
+  status: z.literal('queued'),
+  totalItems: z.number(),
+  estimatedCost: z.number().describe('USD'),
+  estimatedTimeSeconds: z.number(),
+});
+
+export const ControlResponse = z.object({
+  jobId: uuid,
+  action: z.enum(['pause', 'resume', 'cancel', 'setConcurrency']),
+  accepted: z.literal(true),
+});
+
+export const Persona = z
+  .object({
+    id: uuid,
+    personaKey: z.string(),
+    name: z.string(),
+    archetype: z.string(),
+    description: z.string().nullable(),
+    communicationStyle: z.string().nullable(),
+    demographics: z.record(z.string(), z.unknown()).nullable(),
+    isActive: z.boolean(),
+    createdAt: timestamp.nullable(),
+    updatedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'Persona' });
+
+export const EmotionalArc = z
+  .object({
+    id: uuid,
+    arcKey: z.string(),
+    name: z.string(),
+    description: z.string().nullable(),
+    startingEmotion: z.string(),
+    endingEmotion: z.string(),
+    typicalTurnCountMin: z.number(),
+    typicalTurnCountMax: z.number(),
+    conversationCategory: z.string(),
+    isActive: z.boolean(),
+    createdAt: timestamp.nullable(),
+    updatedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'EmotionalArc' });
+
+export const Topic = z
+  .object({
+    id: uuid,
+    topicKey: z.string(),
+    name: z.string(),
+    category: z.string(),
+    description: z.string().nullable(),
+    isActive: z.boolean(),
+    createdAt: timestamp.nullable(),
+    updatedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'Topic' });
+
+export const Template = z
+  .object({
+    id: uuid,
+    templateName: z.string(),
+    templateText: z.string(),
+    tier: Tier,
+    emotionalArcType: z.string().nullable().describe('the arcKey this template is written for'),
+    isActive: z.boolean(),
+    rating: z.number(),
+    variables: z.array(z.string()),
+    description: z.string().nullable(),
+    createdAt: timestamp.nullable(),
+    updatedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'Template' });
+
+/** `{ items }` of a read-only scaffolding list. */
+export const listOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) });
+
+/** Error bodies by status, to spread into a route's `response`. */
+export function errors<S extends number>(...statuses: S[]): Record<S, typeof ErrorBody> {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody])) as Record<S, typeof ErrorBody>;
+}

@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import type { ScriptedResponse } from './stand-in-server';
+
+export { startStandInServer, standInConversation, type RecordedRequest, type StandInServer } from './stand-in-server';
+
+/**
+ * Responses in the Anthropic Messages API wire format (`POST /v1/messages`), for the stand-in
+ * server. Only the shape: no model runs behind it.
+ */
+
+/** Token usage and stop reason of a scripted message. */
+export interface MessageMeta {
+  /** The model the response names (default 'claude-sonnet-5-5'). */
+  model?: string;
+  inputTokens?: number;
+  outputTokens?: number;
+  /** Default 'tool_use' for tool input, 'end_turn' for text. */
+  stopReason?: string;
+}
+
+function message(content: unknown[], meta: MessageMeta, defaultStop: string): ScriptedResponse {
+  return {
+    status: 200,
+    headers: { 'request-id': `req_${randomUUID()}` },
+    body: {
+      id: `msg_${randomUUID().replace(/-/g, '')}`,
+      type: 'message',
+      role: 'assistant',
+      model: meta.model ?? 'claude-sonnet-5-5',
+      content,
+      stop_reason: meta.stopReason ?? defaultStop,
+      stop_sequence: null,
+      usage: {
+        input_tokens: meta.inputTokens ?? 800,
+        output_tokens: meta.outputTokens ?? 1200,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: 0,
+      },
+    },
+  };
+}
+
+/** A message whose only block is the `record_conversation` tool call with `input`. */
+export function toolUseMessage(input: unknown, meta: MessageMeta = {}): ScriptedResponse {
+  return message([{ type: 'tool_use', id: `toolu_${randomUUID().replace(/-/g, '')}`, name: 'record_conversation', input }], meta, 'tool_use');
+}
+
+/** A message with a text block only (a model or server that did not call the tool). */
+export function textMessage(text: string, meta: MessageMeta = {}): ScriptedResponse {
+  return message([{ type: 'text', text }], meta, 'end_turn');
+}
+
+/** An API error as Anthropic sends it: `{ type: 'error', error: { type, message } }`. */
+export function anthropicError(status: number, type: string, text: string, headers: Record<string, string> = {}): ScriptedResponse {
+  return {
+    status,
+    headers: { 'request-id': `req_${randomUUID()}`, ...headers },
+    body: { type: 'error', error: { type, message: text }, request_id: `req_${randomUUID()}` },
+  };
+}

@@ -1,0 +1,209 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  InvalidOutputError,
+  isAbortError,
+  PermanentGenerationError,
+  TransientGenerationError,
+  type GenerationRequest,
+} from '../../../src/generation';
+import { createAnthropicGenerator } from '../../../src/generation/anthropic';
+import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/failed-attempt';
+import { createPriceTable } from '../../../src/generation/pricing';
+import { conversationJsonSchema } from '../../../src/generation/structured-output';
+import {
+  anthropicError,
+  startStandInServer,
+  standInConversation,
+  textMessage,
+  toolUseMessage,
+  type StandInServer,
+} from '../../helpers/stand-in-anthropic';
+import { arc, persona, topic } from './fixtures';
+
+const PROMPT = 'Write a conversation between Marcus Chen and an assistant about building an emergency fund. Return JSON.';
+
+function request(signal: AbortSignal = new AbortController().signal): GenerationRequest {
+  return { itemId: 'item-1', prompt: PROMPT, persona, arc, topic, tier: 'template', attempt: 1, signal };
+}
+
+/** The rejection of `promise`, which must reject. */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+describe('anthropic provider against a stand-in Anthropic server (local HTTP, wire format only)', () => {
+  let standIn: StandInServer;
+  const warnings: string[] = [];
+  const generator = (extra: { temperature?: number } = {}) =>
+    createAnthropicGenerator({
+      baseURL: standIn.url,
+      apiKey: 'test-key',
+      model: 'claude-sonnet-5-5',
+      maxTokens: 2048,
+      prices: createPriceTable({}, (w) => warnings.push(w)),
+      ...extra,
+    });
+
+  beforeAll(async () => {
+    standIn = await startStandInServer();
+  });
+  afterAll(async () => {
+    await standIn.close();
+  });
+  beforeEach(() => standIn.reset());
+
+  it('sends one Messages API request: the prompt as the user message, the conversation tool forced, no sampling parameters', async () => {
+    standIn.enqueue(toolUseMessage(standInConversation(4), { model: 'claude-sonnet-5-5-20261001', inputTokens: 1000, outputTokens: 2000 }));
+    const result = await generator().generate(request());
+
+    expect(standIn.requests).toHaveLength(1);
+    const [sent] = standIn.requests;
+    expect(sent!.method).toBe('POST');
+    expect(sent!.path).toBe('/v1/messages');
+    expect(sent!.headers['anthropic-version']).toBe('2026-10-21');
+    expect(sent!.headers.authorization ?? sent!.headers['x-api-key']).toMatch(/test-key/);
+    expect(sent!.body).toEqual({
+      model: 'claude-sonnet-5-5',
+      max_tokens: 2048,
+      messages: [{ role: 'user', content: PROMPT }],
+      tools: [{ name: 'record_conversation', description: expect.any(String), input_schema: conversationJsonSchema() }],
+      tool_choice: { type: 'tool', name: 'record_conversation' },
+    });
+    expect(result).toMatchObject({
+      conversation: standInConversation(4),
+      model: 'claude-sonnet-5-5-20261001',
+      generator: 'anthropic',
+      isSynthetic: false,
+      inputTokens: 1000,
+      outputTokens: 2000,
+      // claude-sonnet-5-5 at 2 / 10 USD per million tokens
+      costUsd: 0.022,
+    });
+  });
+
+  it('a configured temperature is sent with the last API version that accepts it', async () => {
+    standIn.enqueue(toolUseMessage(standInConversation(2)));
+    await generator({ temperature: 0.3 }).generate(request());
+    expect(standIn.requests[0]!.headers['anthropic-version']).toBe('2023-06-01');
+    expect(standIn.requests[0]!.body).toMatchObject({ temperature: 0.3 });
+  });
+
+  it('429 is transient and carries retry-after (seconds) as retryAfterMs; retry-after-ms wins when both are sent', async () => {
+    standIn.enqueue(anthropicError(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit', { 'retry-after': '7' }));
+    const err = await rejection(generator().generate(request()));
+    expect(err).toBeInstanceOf(TransientGenerationError);
+    expect(err).toMatchObject({ retryAfterMs: 7000, message: 'anthropic 429 rate_limit_error: Number of request tokens has exceeded your per-minute rate limit' });
+    expect(failedAttemptOf(err)).toMatchObject({ failureType: 'api_error', generator: 'anthropic', model: 'claude-sonnet-5-5', prompt: PROMPT });
+
+    standIn.enqueue(anthropicError(429, 'rate_limit_error', 'slow down', { 'retry-after': '7', 'retry-after-ms': '1500' }));
+    expect(await rejection(generator().generate(request()))).toMatchObject({ retryAfterMs: 1500 });
+  });
+
+  it('529 overloaded and 5xx are transient; a retry-after HTTP date becomes the time until then', async () => {
+    standIn.enqueue(anthropicError(529, 'overloaded_error', 'Overloaded'));
+    const overloaded = await rejection(generator().generate(request()));
+    expect(overloaded).toBeInstanceOf(TransientGenerationError);
+    expect(overloaded.message).toBe('anthropic 529 overloaded_error: Overloaded');
+    expect((overloaded as TransientGenerationError).retryAfterMs).toBeUndefined();
+
+    const at = new Date(Date.now() + 60_000).toUTCString();
+    standIn.enqueue(anthropicError(503, 'api_error', 'Service unavailable', { 'retry-after': at }));
+    const unavailable = (await rejection(generator().generate(request()))) as TransientGenerationError;
+    expect(unavailable).toBeInstanceOf(TransientGenerationError);
+    expect(unavailable.retryAfterMs).toBeGreaterThan(55_000);
+    expect(unavailable.retryAfterMs).toBeLessThanOrEqual(60_000);
+  });
+
+  it.each([
+    [400, 'invalid_request_error', 'max_tokens: 999999 > 128000, which is the maximum allowed'],
+    [401, 'authentication_error', 'invalid x-api-key'],
+    [403, 'permission_error', 'Your API key does not have permission to use the specified resource.'],
+    [404, 'not_found_error', 'model: claude-nonexistent'],
+  ])('%i is permanent, with the provider message', async (status, type, text) => {
+    standIn.enqueue(anthropicError(status, type, text));
+    const err = await rejection(generator().generate(request()));
+    expect(err).toBeInstanceOf(PermanentGenerationError);
+    expect(err).toMatchObject({ status, message: `anthropic ${status} ${type}: ${text}` });
+    expect(failedAttemptOf(err)).toMatchObject({ failureType: 'api_error', rawResponse: expect.stringContaining(text) });
+    expect(standIn.requests).toHaveLength(1);
+  });
+
+  it('a server that cannot be reached is a transient network error', async () => {
+    const gone = await startStandInServer();
+    const url = gone.url;
+    await gone.close();
+    const unreachable = createAnthropicGenerator({ baseURL: url, apiKey: 'k', model: 'claude-sonnet-5-5', maxTokens: 100 });
+    const err = await rejection(unreachable.generate(request()));
+    expect(err).toBeInstanceOf(TransientGenerationError);
+    expect(err.message).toMatch(/^anthropic request failed: /);
+    expect(failedAttemptOf(err)).toMatchObject({ failureType: 'api_error' });
+  });
+
+  it('text that is not JSON is invalid output (parse_error) and keeps the raw text', async () => {
+    standIn.enqueue(textMessage('Sure! Here is the conversation: {"turns": [', { inputTokens: 10, outputTokens: 20 }));
+    const err = await rejection(generator().generate(request()));
+    expect(err).toBeInstanceOf(InvalidOutputError);
+    expect((err as InvalidOutputError).raw).toBe('Sure! Here is the conversation: {"turns": [');
+    expect(err.message).toMatch(/^generated conversation is invalid: \(root\): not valid JSON/);
+    expect(failedAttemptOf(err)).toMatchObject({
+      failureType: 'parse_error',
+      rawResponse: 'Sure! Here is the conversation: {"turns": [',
+      stopReason: 'end_turn',
+      inputTokens: 10,
+      outputTokens: 20,
+    });
+  });
+
+  it('tool input that fails the schema is invalid output (validation_error), naming the bad path', async () => {
+    const bad = standInConversation(2) as { turns: Array<Record<string, unknown>> };
+    bad.turns[1]!.role = 'bot';
+    standIn.enqueue(toolUseMessage(bad));
+    const err = await rejection(generator().generate(request()));
+    expect(err).toBeInstanceOf(InvalidOutputError);
+    expect(err.message).toContain("turns.1.role: expected 'user' | 'assistant', got 'bot'");
+    expect(failedAttemptOf(err)).toMatchObject({ failureType: 'validation_error', rawResponse: JSON.stringify(bad) });
+  });
+
+  it('tool input sent as a JSON string (some compatible servers) is parsed; text wrapped in a Markdown fence too', async () => {
+    standIn.enqueue(toolUseMessage(JSON.stringify(standInConversation(2))));
+    expect((await generator().generate(request())).conversation).toEqual(standInConversation(2));
+    standIn.enqueue(textMessage('```json\n' + JSON.stringify(standInConversation(3)) + '\n```'));
+    expect((await generator().generate(request())).conversation).toEqual(standInConversation(3));
+  });
+
+  it("stop_reason 'max_tokens' is a truncation, even when the partial input would parse", async () => {
+    standIn.enqueue(toolUseMessage({ conversation_metadata: standInConversation(2).conversation_metadata }, { stopReason: 'max_tokens', outputTokens: 2048 }));
+    const err = await rejection(generator().generate(request()));
+    expect(err).toBeInstanceOf(TruncatedOutputError);
+    expect(err).toBeInstanceOf(InvalidOutputError);
+    expect(err.message).toMatch(/cut off \(stop reason 'max_tokens'\).*ANTHROPIC_MAX_TOKENS/);
+    expect(failedAttemptOf(err)).toMatchObject({ failureType: 'truncation', stopReason: 'max_tokens', outputTokens: 2048 });
+  });
+
+  it('aborting the signal aborts the HTTP request and rejects with an AbortError', async () => {
+    standIn.enqueue({ ...toolUseMessage(standInConversation(2)), delayMs: 10_000 });
+    const controller = new AbortController();
+    const pending = generator().generate(request(controller.signal));
+    await standIn.waitForRequests(1);
+    controller.abort(new Error('activity cancelled'));
+    const err = await rejection(pending);
+    expect(isAbortError(err)).toBe(true);
+    expect(failedAttemptOf(err)).toBeUndefined();
+    await expect.poll(() => standIn.requests[0]!.aborted).toBe(true);
+  });
+
+  it('an unknown model costs 0 and is warned about once', async () => {
+    standIn.enqueue(toolUseMessage(standInConversation(2), { model: 'claude-unknown-9' }), toolUseMessage(standInConversation(2), { model: 'claude-unknown-9' }));
+    const g = generator();
+    warnings.length = 0;
+    expect((await g.generate(request())).costUsd).toBe(0);
+    expect((await g.generate(request())).costUsd).toBe(0);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/no price known for model 'claude-unknown-9'.*PRICE_TABLE_JSON/);
+  });
+});

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  InvalidOutputError,
+  isAbortError,
+  PermanentGenerationError,
+  TransientGenerationError,
+  type GenerationRequest,
+} from '../../../src/generation';
+import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/failed-attempt';
+import { createOpenAIGenerator } from '../../../src/generation/openai';
+import { chatCompletion, openaiError, startStandInServer, standInConversation, type StandInServer } from '../../helpers/stand-in-openai';
+import { arc, persona, topic } from './fixtures';
+
+const PROMPT = 'Write a conversation between Marcus Chen and an assistant about building an emergency fund.';
+
+function request(signal: AbortSignal = new AbortController().signal): GenerationRequest {
+  return { itemId: 'item-1', prompt: PROMPT, persona, arc, topic, tier: 'template', attempt: 1, signal };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+describe('openai provider against a stand-in OpenAI server (local HTTP, wire format only)', () => {
+  let standIn: StandInServer;
+  const generator = (options: { apiKey?: string } = { apiKey: 'test-key' }) =>
+    createOpenAIGenerator({ baseURL: `${standIn.url}/v1`, model: 'gpt-4o-mini', ...options });
+
+  beforeAll(async () => {
+    standIn = await startStandInServer();
+  });
+  afterAll(async () => {
+    await standIn.close();
+  });
+  beforeEach(() => standIn.reset());
+
+  it('sends a JSON-mode chat completion: a system message with the exact shape, the prompt as the user message', async () => {
+    standIn.enqueue(chatCompletion(JSON.stringify(standInConversation(4)), { model: 'gpt-4o-mini-2024-07-18', promptTokens: 1000, completionTokens: 2000 }));
+    const result = await generator().generate(request());
+
+    const [sent] = standIn.requests;
+    expect(sent!.path).toBe('/v1/chat/completions');
+    expect(sent!.headers.authorization).toBe('Bearer test-key');
+    const body = sent!.body as { model: string; messages: Array<{ role: string; content: string }>; response_format: unknown };
+    expect(body.model).toBe('gpt-4o-mini');
+    expect(body.response_format).toEqual({ type: 'json_object' });
+    expect(body.messages.map((m) => m.role)).toEqual(['system', 'user']);
+    expect(body.messages[0]!.content).toMatch(/one JSON object/);
+    expect(body.messages[0]!.content).toContain('"conversation_metadata"');
+    expect(body.messages[1]!.content).toBe(PROMPT);
+    expect(result).toMatchObject({
+      conversation: standInConversation(4),
+      model: 'gpt-4o-mini-2024-07-18',
+      generator: 'openai',
+      isSynthetic: false,
+      inputTokens: 1000,
+      outputTokens: 2000,
+      // gpt-4o-mini at 0.15 / 0.6 USD per million tokens
+      costUsd: 0.00135,
+    });
+  });
+
+  it('a compatible server without a key still gets a request (with a placeholder key)', async () => {
+    standIn.enqueue(chatCompletion(JSON.stringify(standInConversation(2))));
+    await generator({}).generate(request());
+    expect(standIn.requests[0]!.headers.authorization).toBe('Bearer no-key');
+  });
+
+  it('429 is transient with retry-after; 500 is transient', async () => {
+    standIn.enqueue(openaiError(429, 'rate_limit_exceeded', 'Rate limit reached for gpt-4o-mini', { 'retry-after': '2' }));
+    const limited = await rejection(generator().generate(request()));
+    expect(limited).toBeInstanceOf(TransientGenerationError);
+    expect(limited).toMatchObject({ retryAfterMs: 2000, message: 'openai 429 rate_limit_exceeded: Rate limit reached for gpt-4o-mini' });
+
+    standIn.enqueue(openaiError(500, 'server_error', 'The server had an error while processing your request.'));
+    expect(await rejection(generator().generate(request()))).toBeInstanceOf(TransientGenerationError);
+  });
+
+  it('400 is permanent with the provider message', async () => {
+    standIn.enqueue(openaiError(400, 'invalid_request_error', "'messages' must contain the word 'json' in some form"));
+    const err = await rejection(generator().generate(request()));
+    expect(err).toBeInstanceOf(PermanentGenerationError);
+    expect(err).toMatchObject({ status: 400, message: "openai 400 invalid_request_error: 'messages' must contain the word 'json' in some form" });
+    expect(failedAttemptOf(err)).toMatchObject({ failureType: 'api_error', generator: 'openai' });
+  });
+
+  it('content that is not JSON is a parse_error; JSON of the wrong shape a validation_error; raw text kept', async () => {
+    standIn.enqueue(chatCompletion('{"conversation_metadata": {"client_persona": "Marcus"'));
+    const parse = await rejection(generator().generate(request()));
+    expect(parse).toBeInstanceOf(InvalidOutputError);
+    expect(failedAttemptOf(parse)).toMatchObject({ failureType: 'parse_error', rawResponse: '{"conversation_metadata": {"client_persona": "Marcus"', stopReason: 'stop' });
+
+    standIn.enqueue(chatCompletion('{"turns": []}'));
+    const shape = await rejection(generator().generate(request()));
+    expect(shape.message).toMatch(/conversation_metadata: missing/);
+    expect(failedAttemptOf(shape)).toMatchObject({ failureType: 'validation_error', rawResponse: '{"turns": []}' });
+  });
+
+  it("finish_reason 'length' is a truncation", async () => {
+    standIn.enqueue(chatCompletion('{"conversation_metadata": {', { finishReason: 'length', completionTokens: 4096 }));
+    const err = await rejection(generator().generate(request()));
+    expect(err).toBeInstanceOf(TruncatedOutputError);
+    expect(failedAttemptOf(err)).toMatchObject({ failureType: 'truncation', stopReason: 'length', outputTokens: 4096 });
+  });
+
+  it('aborting the signal aborts the HTTP request', async () => {
+    standIn.enqueue({ ...chatCompletion(JSON.stringify(standInConversation(2))), delayMs: 10_000 });
+    const controller = new AbortController();
+    const pending = generator().generate(request(controller.signal));
+    await standIn.waitForRequests(1);
+    controller.abort();
+    expect(isAbortError(await rejection(pending))).toBe(true);
+    await expect.poll(() => standIn.requests[0]!.aborted).toBe(true);
+  });
+});
