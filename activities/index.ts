@@ -17,6 +17,8 @@ export interface ActivityDeps {
   generator: ConversationGenerator;
   /** Per-worker cache of scaffolding and template choices. */
   scaffolding?: ScaffoldingCache;
+  /** Attempts whose output fails the schema before the item fails (GENERATOR_MAX_INVALID_ATTEMPTS). */
+  maxInvalidOutputAttempts?: number;
 }
 
 /** The job settings the workflow runs by. */
@@ -79,7 +81,10 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The item chain; see `processItemChain`. */
     async processItem(input: ProcessItemInput): Promise<ProcessItemResult> {
-      return processItemChain({ db, generator, scaffolding }, input);
+      return processItemChain(
+        { db, generator, scaffolding },
+        { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts },
+      );
     },
 
     /** Fails an item whose retries ran out, with the last error. */

@@ -14,7 +14,7 @@ export const DEFAULTS = {
   postgrestPort: 54329,
   dataDir: '.bulkgen',
   generator: 'offline',
-  anthropicModel: 'claude-sonnet-4-5',
+  anthropicModel: 'claude-sonnet-5-5',
   openaiModel: 'gpt-4o-mini',
   anthropicMaxTokens: 4096,
   maxInvalidOutputAttempts: 3,
@@ -117,6 +117,7 @@ const EnvSchema = z.object({
       .number({ error: 'expected a whole number of attempts' })
       .int('expected a whole number of attempts')
       .min(1, 'expected 1 or more attempts')
+      .max(5, 'expected at most 5 attempts (an item chain runs at most 5 times)')
       .default(DEFAULTS.maxInvalidOutputAttempts),
   ),
   PRICE_TABLE_JSON: z

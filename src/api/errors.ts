@@ -1,7 +1,9 @@
-import { isGrpcServiceError, ServiceError } from '@temporalio/client';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isResponseSerializationError } from 'fastify-type-provider-zod';
 import { BulkgenError, isBulkgenError } from '../errors';
+import { isTemporalUnreachable, temporalUnavailable } from '../temporal/errors';
+
+export { isTemporalUnreachable, temporalUnavailable } from '../temporal/errors';
 
 /** One rejected input: where, which field, what is wrong, and the value that was sent. */
 export interface FieldIssue {
@@ -76,25 +78,11 @@ function fieldName(path: string[]): string {
   return path.reduce((name, segment) => (/^\d+$/.test(segment) ? `${name}[${segment}]` : name ? `${name}.${segment}` : segment), '');
 }
 
-const GRPC_UNAVAILABLE = 14;
-const GRPC_DEADLINE_EXCEEDED = 4;
-
-/** True when a Temporal call failed because the server could not be reached (or did not answer in time). */
-export function isTemporalUnreachable(err: unknown): boolean {
-  const grpc = err instanceof ServiceError ? err.cause : err;
-  return isGrpcServiceError(grpc) && (grpc.code === GRPC_UNAVAILABLE || grpc.code === GRPC_DEADLINE_EXCEEDED);
-}
-
-/** TEMPORAL_UNAVAILABLE naming the address; the original error as the cause. */
-export function temporalUnavailable(err: unknown, address: string): BulkgenError {
-  return new BulkgenError('TEMPORAL_UNAVAILABLE', { address, detail: (err as Error).message }, undefined, { cause: err });
-}
-
 /**
  * Turns anything a handler or fastify throws into a catalogued error:
  * BulkgenError as it is; validation errors as VALIDATION_FAILED naming each
  * field and value; other client errors of fastify (bad JSON, wrong content
- * type, body too large) as VALIDATION_FAILED; the rest as INTERNAL.
+ * type) as VALIDATION_FAILED, a body over the limit as PAYLOAD_TOO_LARGE; the rest as INTERNAL.
  */
 export function toBulkgenError(err: unknown, request: FastifyRequest, temporalAddress: string): BulkgenError {
   if (isBulkgenError(err)) return err;
@@ -104,6 +92,7 @@ export function toBulkgenError(err: unknown, request: FastifyRequest, temporalAd
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && !isResponseSerializationError(e as never)) {
     if (e.statusCode === 404) return new BulkgenError('NOT_FOUND', { what: `${request.method} ${request.url}` });
     if (e.statusCode === 401) return new BulkgenError('UNAUTHORIZED');
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new BulkgenError('PAYLOAD_TOO_LARGE', { limit: request.routeOptions.bodyLimit ?? 'the configured' });
     return new BulkgenError('VALIDATION_FAILED', { summary: e.message }, { fastifyCode: e.code });
   }
   return new BulkgenError('INTERNAL', {}, undefined, { cause: err });

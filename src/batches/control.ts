@@ -1,50 +1,97 @@
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Config } from '../config';
 import type { Db } from '../db/client';
-import { getJob } from '../db/jobs';
-import type { JobStatus } from '../domain/enums';
+import { findJob, getJob } from '../db/jobs';
+import { TERMINAL_JOB_STATUSES, type JobStatus } from '../domain/enums';
+import type { BatchJobRow } from '../domain/rows';
 import { BulkgenError } from '../errors';
 import { workflowIdFor } from '../temporal/client';
-import { cancelSignal, MAX_CONCURRENCY, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal, type BatchProgress } from '../../workflows/messages';
+import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal, type BatchProgress } from '../../workflows/messages';
+import { isTemporalUnreachable, temporalUnavailable } from '../temporal/errors';
 
-/** What an operator can ask of a running batch. */
-export type ControlAction = 'pause' | 'resume' | 'cancel';
+/** What the routes hand to this module. */
+export interface ControlDeps {
+  db: Db;
+  temporal: Client;
+  config: Pick<Config, 'TEMPORAL_ADDRESS'>;
+}
 
-/** The job statuses each action is valid from; anything else is a 409. */
-export const ALLOWED_FROM: Readonly<Record<ControlAction | 'setConcurrency', readonly JobStatus[]>> = {
+/** An operator action on a running batch. */
+export type JobAction = 'pause' | 'resume' | 'cancel' | 'setConcurrency';
+
+/**
+ * From which statuses each action is accepted (the workflow ignores the
+ * rest; the API answers 409 for them). DESIGN.md, "The batch workflow".
+ */
+export const ALLOWED_FROM: Record<JobAction, readonly JobStatus[]> = {
   pause: ['queued', 'processing'],
   resume: ['paused'],
   cancel: ['queued', 'processing', 'paused'],
   setConcurrency: ['queued', 'processing', 'paused'],
 };
 
-const SIGNALS = { pause: pauseSignal, resume: resumeSignal, cancel: cancelSignal } as const;
+/** Statuses during which the workflow runs and can answer its `progress` query. */
+const LIVE: readonly JobStatus[] = ['queued', 'processing', 'paused'];
+
+/** How long a progress query may take before the API answers without it. */
+const PROGRESS_DEADLINE_MS = 1500;
+/** How long a signal may take (including the client's own retries) before 503. */
+const SIGNAL_DEADLINE_MS = 10_000;
+
+function assertAllowed(job: BatchJobRow, action: JobAction): void {
+  if (!ALLOWED_FROM[action].includes(job.status)) {
+    throw new BulkgenError('INVALID_TRANSITION', { action, id: job.id, status: job.status }, { status: job.status, allowedFrom: ALLOWED_FROM[action] });
+  }
+}
 
 /**
- * Signals the job's workflow after checking the transition against the
- * row: JOB_NOT_FOUND, INVALID_TRANSITION (409). It never writes status:
- * the workflow does.
+ * Sends `action` to workflow `batch-<jobId>` after checking the job's
+ * current status allows it. The route never writes status: the workflow
+ * does, once it handles the signal.
+ *
+ * @throws JOB_NOT_FOUND, INVALID_TRANSITION (409), TEMPORAL_UNAVAILABLE (503)
  */
-export async function controlBatch(deps: { db: Db; temporal: Client }, jobId: string, action: ControlAction): Promise<{ jobId: string; action: ControlAction; status: JobStatus }> {
+export async function signalJob(deps: ControlDeps, jobId: string, action: JobAction, concurrency?: number): Promise<void> {
   const job = await getJob(deps.db, jobId);
-  if (!ALLOWED_FROM[action].includes(job.status)) throw new BulkgenError('INVALID_TRANSITION', { action, id: jobId, status: job.status });
-  await deps.temporal.workflow.getHandle(workflowIdFor(jobId)).signal(SIGNALS[action]);
-  return { jobId, action, status: job.status };
-}
-
-/** Changes how many items may be in flight (1..200) while the job runs. */
-export async function setBatchConcurrency(deps: { db: Db; temporal: Client }, jobId: string, concurrency: number): Promise<void> {
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
-    throw new BulkgenError('VALIDATION_FAILED', { summary: `concurrentProcessing: expected a whole number from 1 to ${MAX_CONCURRENCY}, got '${concurrency}'` });
-  }
-  const job = await getJob(deps.db, jobId);
-  if (!ALLOWED_FROM.setConcurrency.includes(job.status)) throw new BulkgenError('INVALID_TRANSITION', { action: 'change the concurrency of', id: jobId, status: job.status });
-  await deps.temporal.workflow.getHandle(workflowIdFor(jobId)).signal(setConcurrencySignal, { concurrency });
-}
-
-/** The workflow's live progress, or null when it has ended or cannot answer. */
-export async function liveProgress(temporal: Client, jobId: string): Promise<BatchProgress | null> {
+  assertAllowed(job, action);
+  const handle = deps.temporal.workflow.getHandle(workflowIdFor(jobId));
   try {
-    return await temporal.workflow.getHandle(workflowIdFor(jobId)).query(progressQuery);
+    await deps.temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () => {
+      switch (action) {
+        case 'pause':
+          return handle.signal(pauseSignal);
+        case 'resume':
+          return handle.signal(resumeSignal);
+        case 'cancel':
+          return handle.signal(cancelSignal);
+        case 'setConcurrency':
+          return handle.signal(setConcurrencySignal, { concurrency: concurrency! });
+      }
+    });
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      // The workflow ended between our read and the signal: answer with the status it ended in.
+      const now = await findJob(deps.db, jobId);
+      if (!now) throw new BulkgenError('JOB_NOT_FOUND', { id: jobId });
+      if (TERMINAL_JOB_STATUSES.includes(now.status)) assertAllowed(now, action);
+      throw new BulkgenError('NOT_FOUND', { what: `workflow '${workflowIdFor(jobId)}' of job '${jobId}'` }, undefined, { cause: err });
+    }
+    if (isTemporalUnreachable(err)) throw temporalUnavailable(err, deps.config.TEMPORAL_ADDRESS);
+    throw err;
+  }
+}
+
+/**
+ * The workflow's live `progress`, or null when the job is not running or
+ * the query fails or takes too long (no worker, Temporal down): a job's
+ * page never fails because of it.
+ */
+export async function queryProgress(temporal: Client, job: BatchJobRow): Promise<BatchProgress | null> {
+  if (!LIVE.includes(job.status)) return null;
+  try {
+    return await temporal.withDeadline(Date.now() + PROGRESS_DEADLINE_MS, () =>
+      temporal.workflow.getHandle(workflowIdFor(job.id)).query(progressQuery),
+    );
   } catch {
     return null;
   }

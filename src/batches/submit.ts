@@ -9,6 +9,9 @@ import { BulkgenError } from '../errors';
 import { workflowIdFor } from '../temporal/client';
 import { BatchStatusKey, BatchTierKey } from '../temporal/search-attributes';
 import type { batchWorkflow, BatchRunOptions } from '../../workflows/batch';
+import { configuredModel, priceTableFor } from '../generation/factory';
+import { estimateBatchCostUsd } from '../generation/pricing';
+import { temporalUnavailable } from '../temporal/errors';
 import { estimateSeconds } from './estimate';
 
 /** What submitting a batch answers (the POST /v1/batches body). */
@@ -27,7 +30,10 @@ export interface SubmitResult {
 export interface SubmitDeps {
   db: Db;
   temporal: Client;
-  config: Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'TEMPORAL_ADDRESS' | 'GENERATOR' | 'GENERATOR_LATENCY_MS'>;
+  config: Pick<
+    Config,
+    'TEMPORAL_TASK_QUEUE' | 'TEMPORAL_ADDRESS' | 'GENERATOR' | 'GENERATOR_LATENCY_MS' | 'ANTHROPIC_MODEL' | 'OPENAI_MODEL' | 'PRICE_TABLE_JSON'
+  >;
 }
 
 /**
@@ -51,6 +57,7 @@ export async function submitBatch(
   const count = itemCount(req);
   if (count > MAX_ITEMS_PER_BATCH) throw new BulkgenError('TOO_MANY_ITEMS', { max: MAX_ITEMS_PER_BATCH, count });
 
+  await assertTemporalReachable(deps);
   const created = unwrap(
     'batch_jobs',
     await deps.db.rpc('create_batch_job', {
@@ -116,11 +123,25 @@ function result(deps: SubmitDeps, jobId: string, workflowId: string, totalItems:
     workflowId,
     status: 'queued',
     totalItems,
-    // Offline conversations are synthetic and free; provider pricing arrives with the real providers.
-    estimatedCost: 0,
+    estimatedCost: estimateBatchCostUsd(configuredModel(deps.config), totalItems, undefined, undefined, priceTableFor(deps.config)),
     estimatedTimeSeconds: estimateSeconds(deps.config, totalItems, concurrency),
     created,
   };
+}
+
+/** How long submission waits for Temporal to answer before refusing with TEMPORAL_UNAVAILABLE. */
+const TEMPORAL_CHECK_DEADLINE_MS = 3000;
+
+/**
+ * Fails fast, before any row is written, when Temporal does not answer: the
+ * client's own retries would otherwise hold the request for ~20 s.
+ */
+async function assertTemporalReachable(deps: SubmitDeps): Promise<void> {
+  try {
+    await deps.temporal.withDeadline(Date.now() + TEMPORAL_CHECK_DEADLINE_MS, () => deps.temporal.workflowService.getSystemInfo({}));
+  } catch (err) {
+    throw temporalUnavailable(err, deps.config.TEMPORAL_ADDRESS);
+  }
 }
 
 /** Deletes a job whose workflow never started; if even that fails, marks it failed with the reason. */

@@ -35,7 +35,8 @@ export function fromPostgrestError(table: string, err: PostgrestErrorLike): Bulk
       return new BulkgenError('TOO_MANY_ITEMS', { max: 100_000, count: err.message }, { detail: err.message });
     case undefined:
     case '':
-      return new BulkgenError('DATABASE_UNAVAILABLE', { detail });
+      // supabase-js puts a stack trace in `details` of a network failure: keep the message only.
+      return new BulkgenError('DATABASE_UNAVAILABLE', { detail: err.message });
     default:
       return new BulkgenError('DB_ERROR', { pgCode: err.code, detail }, { pgCode: err.code });
   }

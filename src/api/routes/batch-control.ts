@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { BEARER_SECURITY } from '../auth';
-import { ALLOWED_FROM, signalJob } from '../job-control';
+import { ALLOWED_FROM, signalJob } from '../../batches/control';
 import { ControlResponse, errors, JobIdParams } from '../schemas';
 import type { ApiDeps } from '../app';
 

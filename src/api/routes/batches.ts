@@ -5,7 +5,7 @@ import { listItemsPage, listJobsPage } from '../../db/queries';
 import { StartBatchRequest } from '../../domain/batch-request';
 import { BEARER_SECURITY } from '../auth';
 import { decodeItemCursor, decodeJobCursor, encodeItemCursor, encodeJobCursor } from '../cursor';
-import { queryProgress, signalJob } from '../job-control';
+import { queryProgress, signalJob } from '../../batches/control';
 import { toBatchItem, toJob } from '../mappers';
 import {
   ControlResponse,

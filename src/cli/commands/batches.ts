@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { controlBatch, liveProgress, setBatchConcurrency, type ControlAction } from '../../batches/control';
+import { queryProgress, signalJob, type JobAction } from '../../batches/control';
 import { submitBatch } from '../../batches/submit';
 import { findJob, getJob } from '../../db/jobs';
 import { unwrap } from '../../db/errors';
-import { JOB_STATUSES, TERMINAL_JOB_STATUSES, type JobStatus } from '../../domain/enums';
+import { JOB_STATUSES, type JobStatus } from '../../domain/enums';
+import { MAX_CONCURRENCY } from '../../domain/limits';
 import { BulkgenError } from '../../errors';
 import { printJson, withCli } from '../client';
 import { info } from '../env';
@@ -88,7 +89,7 @@ export function registerBatchCommands(program: Command): void {
       withCli(async (ctx) => {
         let job = await getJob(ctx.db, jobId);
         if (o.watch) job = await followJob(ctx.db, jobId);
-        const progress = TERMINAL_JOB_STATUSES.includes(job.status) ? null : await liveProgress(ctx.temporal, jobId);
+        const progress = await queryProgress(ctx.temporal, job);
         if (o.json) {
           printJson({ job, progress });
           return;
@@ -125,16 +126,16 @@ export function registerBatchCommands(program: Command): void {
       }),
     );
 
-  for (const action of ['pause', 'resume', 'cancel'] as const satisfies readonly ControlAction[]) {
+  for (const action of ['pause', 'resume', 'cancel'] as const satisfies readonly JobAction[]) {
     program
       .command(`${action} <jobId>`)
       .description(`${action} a batch (signals its workflow; the workflow writes the status)`)
       .option('--json', 'print as JSON')
       .action(async (jobId: string, o: { json?: boolean }) =>
         withCli(async (ctx) => {
-          const r = await controlBatch(ctx, jobId, action);
-          if (o.json) printJson({ ...r, accepted: true });
-          else info(`${action} sent to batch-${jobId} (it was ${r.status})`);
+          await signalJob(ctx, jobId, action);
+          if (o.json) printJson({ jobId, action, accepted: true });
+          else info(`${action} sent to batch-${jobId}`);
         }),
       );
   }
@@ -144,7 +145,11 @@ export function registerBatchCommands(program: Command): void {
     .description('change how many items of a running batch may be in flight')
     .action(async (jobId: string, n: string) =>
       withCli(async (ctx) => {
-        await setBatchConcurrency(ctx, jobId, Number(n));
+        const concurrency = Number(n);
+        if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+          throw new BulkgenError('VALIDATION_FAILED', { summary: `concurrency: expected a whole number from 1 to ${MAX_CONCURRENCY}, got '${n}'` });
+        }
+        await signalJob(ctx, jobId, 'setConcurrency', concurrency);
         const job = await findJob(ctx.db, jobId);
         info(`concurrency of batch-${jobId} set to ${n} (job is ${job?.status})`);
       }),

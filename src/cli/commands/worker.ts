@@ -22,7 +22,11 @@ export function registerWorker(program: Command): void {
         info('worker: DATABASE_URL is not set, so the schema check (bulkgen doctor) is skipped');
       }
       const generator = createGenerator(config);
-      const worker = await createBatchWorker(config, { db: createDb(config), generator });
+      const worker = await createBatchWorker(config, {
+        db: createDb(config),
+        generator,
+        maxInvalidOutputAttempts: config.GENERATOR_MAX_INVALID_ATTEMPTS,
+      });
       info(`worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS} (generator ${generator.name})`);
       await worker.run();
       info('worker: stopped');
