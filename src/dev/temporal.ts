@@ -61,6 +61,8 @@ export function startTemporalDevServer(opts: {
     '--log-level', 'warn',
     '--sqlite-pragma', 'journal_mode=wal',
     '--sqlite-pragma', 'synchronous=normal',
+    // Activities scheduled by a workflow task go straight back to the worker that completed it.
+    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name]) => ['--search-attribute', `${name}=Keyword`]),
   ];
   return spawnManaged('temporal', opts.cli, args, { logFile: opts.logFile });
