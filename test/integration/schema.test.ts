@@ -295,4 +295,13 @@ describe('a drifted database', () => {
     expect(stdout.split('\n')).toContain(expectedLine('processing'));
     expect(stdout.split('\n')).toContain(expectedLine('paused'));
   });
+
+  it('`bulkgen worker` refuses to poll, naming the mismatch', async () => {
+    const env = { ...process.env, ...stackEnv(), DATABASE_URL: url, TEMPORAL_TASK_QUEUE: `drift-${randomUUID()}` };
+    const { code, stderr } = await runCli(['worker'], env);
+    expect(code).toBe(2);
+    expect(stderr).toContain('error SCHEMA_DRIFT: the database does not match the code');
+    expect(stderr).toContain(expectedLine('queued'));
+    expect(stderr).not.toContain('polling task queue');
+  });
 });
