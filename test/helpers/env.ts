@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, type Db } from '../../src/db/client';
@@ -49,11 +49,13 @@ export interface TestWorker {
 
 /**
  * Starts an in-process worker on the config's task queue with the
- * pre-built workflow bundle and the real activities.
+ * pre-built workflow bundle and the real activities. `workerOptions` are
+ * spread over the batch worker's own (e.g. the options of
+ * `batchWorkerOptions(queue, { maxRequestsPerSecond })`).
  */
 export async function startTestWorker(
   config: Config,
-  opts: { generator?: ConversationGenerator; db?: Db } = {},
+  opts: { generator?: ConversationGenerator; db?: Db; workerOptions?: Partial<WorkerOptions> } = {},
 ): Promise<TestWorker> {
   quietRuntime();
   const { NativeConnection } = await import('@temporalio/worker');
@@ -62,6 +64,7 @@ export async function startTestWorker(
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     ...batchWorkerOptions(config.TEMPORAL_TASK_QUEUE),
+    ...opts.workerOptions,
     workflowBundle: { codePath: path.join(dataDir, WORKFLOW_BUNDLE_FILE) },
     activities: createActivities({
       db: opts.db ?? testDb(config),
@@ -83,7 +86,8 @@ export async function startTestWorker(
 export async function seedIds(db: Db) {
   const [personas, arcs, topics] = await Promise.all([
     db.from('personas').select('id, persona_key').order('persona_key'),
-    db.from('emotional_arcs').select('id, arc_key, conversation_category').order('arc_key'),
+    // Seed arcs only: tests add arcs of their own (keys 'test_...').
+    db.from('emotional_arcs').select('id, arc_key, conversation_category').not('arc_key', 'like', 'test\\_%').order('arc_key'),
     db.from('training_topics').select('id, topic_key').order('topic_key'),
   ]);
   if (personas.error || arcs.error || topics.error) throw new Error('cannot read seed scaffolding');

@@ -91,6 +91,7 @@ describe('template auto-selection and strict placeholders', () => {
     });
     const calls = seen.calls.length;
     const { result, items } = await runToEnd(h, { personaIds: [persona], emotionalArcIds: [arc.id], topicIds: [topic], templateId: tpl });
+    await h.db.from('prompt_templates').update({ is_active: false }).eq('id', tpl);
     expect(result).toMatchObject({ status: 'failed', failed: 1 });
     expect(items[0]!.status).toBe('failed');
     expect(items[0]!.error_message).toContain('{{budget_band}}');

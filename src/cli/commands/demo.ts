@@ -34,6 +34,12 @@ export function registerDemo(program: Command): void {
       const t0 = Date.now();
       info('bulkgen demo: starting the local stack (Postgres, PostgREST + gateway, Temporal dev server, worker)...');
       const stack = await startStack({ worker: true, api: false, log: (l) => info(`  ${l}`) });
+      const interrupt = (signal: NodeJS.Signals) => {
+        info(`\n${signal}: stopping the local stack...`);
+        void stack.stop().finally(() => process.exit(130));
+      };
+      process.once('SIGINT', interrupt);
+      process.once('SIGTERM', interrupt);
       try {
         const config = loadConfig({ ...process.env, ...stack.env });
         const db = createDb(config);
@@ -93,9 +99,8 @@ export function registerDemo(program: Command): void {
         if (job.status !== 'completed') process.exitCode = 1;
         if (opts.keep) {
           info('\n--keep: the stack keeps running; Ctrl-C stops it.');
-          await new Promise<void>((resolve) => {
-            process.once('SIGINT', () => resolve());
-            process.once('SIGTERM', () => resolve());
+          await new Promise<void>(() => {
+            // interrupt() stops the stack and exits
           });
         }
       } finally {
