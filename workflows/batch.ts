@@ -204,6 +204,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     if (cancelRequested || stopReason || paused) return;
     paused = true;
     setStatus('paused');
+    describe();
     void sync();
     void checkpoint('pause');
   });

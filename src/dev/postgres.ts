@@ -68,9 +68,9 @@ function ensureTraversable(dir: string): void {
   }
 }
 
-/** Removes async-exit-hook's process listeners (all but the synchronous 'exit' one). */
+/** Removes async-exit-hook's process listeners ('exit' too: it calls the package's hook without its callback). */
 function releaseExitHooks(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const hook = require('async-exit-hook') as { hookedEvents(): string[]; unhookEvent(event: string): void };
-  for (const event of hook.hookedEvents()) if (event !== 'exit') hook.unhookEvent(event);
+  for (const event of hook.hookedEvents()) hook.unhookEvent(event);
 }
