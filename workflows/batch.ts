@@ -115,6 +115,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   let inFlight = 0;
   let cancelRequested = false;
   let stopReason: string | undefined;
+  // Set once the final status is being written: later signals must not write over it.
+  let ending = false;
   // Workflow time of the first dispatch, written as started_at by every sync (so it is set once).
   let startedAt = input.carried?.startedAt;
   let status: JobStatus = paused ? 'paused' : startedAt === undefined ? 'queued' : 'processing';
@@ -201,7 +203,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
 
   setHandler(progressQuery, progress);
   setHandler(pauseSignal, () => {
-    if (cancelRequested || stopReason || paused) return;
+    if (ending || cancelRequested || stopReason || paused) return;
     paused = true;
     setStatus('paused');
     describe();
@@ -209,19 +211,19 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     void checkpoint('pause');
   });
   setHandler(resumeSignal, () => {
-    if (cancelRequested || stopReason || !paused) return;
+    if (ending || cancelRequested || stopReason || !paused) return;
     paused = false;
     setStatus(startedAt === undefined ? 'queued' : 'processing');
     void sync();
   });
   const dispatchScope = new CancellationScope();
   setHandler(cancelSignal, () => {
-    if (cancelRequested) return;
+    if (ending || cancelRequested) return;
     cancelRequested = true;
     dispatchScope.cancel();
   });
   setHandler(setConcurrencySignal, ({ concurrency: next }) => {
-    if (!Number.isInteger(next) || next < 1 || next > MAX_CONCURRENCY) return;
+    if (ending || !Number.isInteger(next) || next < 1 || next > MAX_CONCURRENCY) return;
     concurrency = next;
     void sync();
   });
@@ -337,6 +339,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   } else {
     finalStatus = 'completed';
   }
+  ending = true;
+  await CancellationScope.nonCancellable(() => condition(() => !syncing));
   const { cancelled } = await CancellationScope.nonCancellable(() =>
     control.finalizeJob({
       jobId,
