@@ -62,8 +62,8 @@ export async function processItemChain(
     const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }), {
       templateName: template.template_name,
     });
+    // Heartbeats (which deliver cancellation) only while generation lasts: a fast item costs the server no extra write.
     const heartbeat = setInterval(() => ctx.heartbeat({ phase: 'generating' }), HEARTBEAT_EVERY_MS);
-    ctx.heartbeat({ phase: 'generating' });
     let result;
     try {
       result = await deps.generator.generate({

@@ -63,6 +63,9 @@ export function startTemporalDevServer(opts: {
     '--sqlite-pragma', 'synchronous=normal',
     // Activities scheduled by a workflow task go straight back to the worker that completed it.
     '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+    // One partition per task queue: no forwarding between partitions, so a task meets a poller at once.
+    '--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1',
+    '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1',
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name]) => ['--search-attribute', `${name}=Keyword`]),
   ];
   return spawnManaged('temporal', opts.cli, args, { logFile: opts.logFile });
