@@ -297,6 +297,9 @@ async function main(): Promise<void> {
   for (const key of ['DATABASE_URL', 'SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY', 'TEMPORAL_ADDRESS']) delete env[key];
   log('starting the local stack for the benchmark...');
   const stack: Stack = await startStack({ env, log: (l) => log(`  ${l}`) });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void stack.stop().finally(() => process.exit(130)));
+  }
   const stackEnv = { ...BENCH_ENV, ...stack.env } as Record<string, string>;
   const config = loadConfig({ ...process.env, ...stackEnv });
   const db = createDb(config);
