@@ -134,6 +134,15 @@ const EnvSchema = z.object({
     })
     .pipe(PriceOverrides.optional())
     .optional(),
+  // Unset: no limit. Set: the task queue's server-side activity rate (maxTaskQueueActivitiesPerSecond),
+  // shared by every worker polling it; see src/temporal/worker.ts.
+  GENERATOR_MAX_REQUESTS_PER_SECOND: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ error: 'expected a number of requests per second' })
+      .positive('expected a number of requests per second above 0 (unset it for no limit)')
+      .optional(),
+  ),
 });
 
 /** Every environment variable the code reads; `docker-compose.yml` may set only these. */

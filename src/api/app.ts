@@ -18,6 +18,7 @@ import { registerMetrics } from './metrics';
 import { batchControlRoutes } from './routes/batch-control';
 import { batchEventsRoutes } from './routes/batch-events';
 import { batchRoutes } from './routes/batches';
+import { exportRoutes, jobCostFields } from './routes/export';
 import { healthRoutes } from './routes/health';
 import { scaffoldingRoutes } from './routes/scaffolding';
 
@@ -41,8 +42,8 @@ export const DOCS_PREFIX = '/docs';
  * `app.inject`; `server.ts` listens). The caller owns `db` and `temporal`:
  * closing the app does not close the Temporal connection.
  *
- * Routes: /v1/* (bearer API key), /healthz, /readyz, /metrics,
- * /openapi.json and the UI at /docs.
+ * Routes: /v1/* (bearer API key; GET /v1/batches/:id/export streams JSON
+ * Lines), /healthz, /readyz, /metrics, /openapi.json and the UI at /docs.
  *
  * @example
  * const app = await buildApp({ config, db: createDb(config), temporal: await connectClient(config) });
@@ -91,9 +92,12 @@ export async function buildApp(deps: BuildAppDeps): Promise<FastifyInstance> {
   await app.register(
     async (v1) => {
       v1.addHook('onRequest', bearerAuth(config.API_KEYS));
+      // Before the route plugins: each copies the hooks it inherits when it is registered.
+      v1.addHook('preSerialization', jobCostFields(deps.db));
       await v1.register(batchRoutes, deps);
       await v1.register(batchControlRoutes, deps);
       await v1.register(batchEventsRoutes, deps);
+      await v1.register(exportRoutes, deps);
       await v1.register(scaffoldingRoutes, deps);
     },
     { prefix: '/v1' },

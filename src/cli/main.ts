@@ -5,6 +5,7 @@ import { registerApi } from './commands/api';
 import { registerBatchCommands } from './commands/batches';
 import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
+import { registerExport } from './commands/export';
 import { registerSchemaCommands } from './commands/schema';
 import { registerWorker } from './commands/worker';
 
@@ -17,6 +18,7 @@ registerSchemaCommands(program);
 registerWorker(program);
 registerApi(program);
 registerBatchCommands(program);
+registerExport(program);
 
 program
   .parseAsync(process.argv)

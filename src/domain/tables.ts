@@ -33,6 +33,8 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
     'id', 'batch_item_id', 'job_id', 'attempt', 'generator', 'model', 'prompt', 'raw_response', 'stop_reason',
     'input_tokens', 'output_tokens', 'failure_type', 'error_message', 'created_at',
   ],
+  // A view (20261126000007_job_costs): cost and usage per job.
+  batch_job_costs: ['job_id', 'conversations', 'input_tokens', 'output_tokens', 'cost_usd'],
 };
 
 /** Postgres functions the code calls through supabase-js `rpc`. */

@@ -7,11 +7,15 @@ import { unwrap } from '../../db/errors';
 import { JOB_STATUSES, type JobStatus } from '../../domain/enums';
 import { MAX_CONCURRENCY } from '../../domain/limits';
 import { BulkgenError } from '../../errors';
+import { getJobCost } from '../../export/job-costs';
 import { printJson, withCli } from '../client';
 import { info } from '../env';
 import { followJob } from '../progress';
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+/** USD with the 6 decimals costs are stored with, trailing zeros dropped (at least 2): $0.0178, $12.50. */
+const formatUsd = (usd: number) => `$${usd.toFixed(6).replace(/(\.\d\d\d*?)0+$/, '$1')}`;
 
 interface StartOptions {
   file?: string;
@@ -89,9 +93,9 @@ export function registerBatchCommands(program: Command): void {
       withCli(async (ctx) => {
         let job = await getJob(ctx.db, jobId);
         if (o.watch) job = await followJob(ctx.db, jobId);
-        const progress = await queryProgress(ctx.temporal, job);
+        const [progress, cost] = await Promise.all([queryProgress(ctx.temporal, job), getJobCost(ctx.db, job.id)]);
         if (o.json) {
-          printJson({ job, progress });
+          printJson({ job, progress, cost });
           return;
         }
         process.stdout.write(
@@ -101,6 +105,7 @@ export function registerBatchCommands(program: Command): void {
             `  items      ${job.completed_items}/${job.total_items} processed: ${job.successful_items} ok, ${job.failed_items} failed, ${job.cancelled_items} cancelled`,
             `  tier       ${job.tier}, concurrency ${progress?.concurrency ?? job.concurrent_processing}, error handling ${job.error_handling}`,
             `  eta        ${job.estimated_time_remaining === null ? '-' : `${job.estimated_time_remaining}s`}`,
+            `  cost       ${formatUsd(cost.costUsd)} for ${cost.conversations} conversation${cost.conversations === 1 ? '' : 's'} (${cost.inputTokens} input + ${cost.outputTokens} output tokens)`,
             `  workflow   ${job.workflow_id ?? `batch-${job.id}`}${progress ? ` (run ${progress.run}, ${progress.inFlight} in flight)` : ''}`,
           ].join('\n') + '\n',
         );

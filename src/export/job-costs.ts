@@ -1,0 +1,44 @@
+import type { Db } from '../db/client';
+import { unwrap } from '../db/errors';
+
+/** What a job's conversations have cost so far (the `batch_job_costs` view). */
+export interface JobCost {
+  /** Conversations the job's items have. */
+  conversations: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** USD, the sum of `conversations.cost_usd` (each rounded to 6 decimals). */
+  costUsd: number;
+}
+
+/** The cost of a job without conversations. */
+export const NO_COST: Readonly<JobCost> = Object.freeze({ conversations: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 });
+
+interface JobCostRow {
+  conversations: number | string;
+  input_tokens: number | string;
+  output_tokens: number | string;
+  cost_usd: number | string;
+}
+
+/**
+ * Reads a job's cost and token usage from the `batch_job_costs` view (one
+ * row per job, summed over its items' conversations). A job that does not
+ * exist costs {@link NO_COST}; callers that must tell the two apart read the
+ * job first.
+ *
+ * @example await getJobCost(db, jobId) // { conversations: 4, inputTokens: 5721, outputTokens: 8354, costUsd: 0.142467 }
+ */
+export async function getJobCost(db: Db, jobId: string): Promise<JobCost> {
+  const row = unwrap(
+    'batch_job_costs',
+    await db.from('batch_job_costs').select('conversations, input_tokens, output_tokens, cost_usd').eq('job_id', jobId).maybeSingle<JobCostRow>(),
+  );
+  if (!row) return { ...NO_COST };
+  return {
+    conversations: Number(row.conversations),
+    inputTokens: Number(row.input_tokens),
+    outputTokens: Number(row.output_tokens),
+    costUsd: Number(row.cost_usd),
+  };
+}
