@@ -13,7 +13,6 @@ import {
   isAbortError,
   isGenerationError,
   MissingPlaceholderError,
-  parseConversation,
   renderTemplate,
   type ConversationGenerator,
 } from '../src/generation';
@@ -79,16 +78,14 @@ export async function processItemChain(
     } finally {
       clearInterval(heartbeat);
     }
-    const parsed = parseConversation(result.conversation);
-    if (!parsed.ok) throw new InvalidOutputError(JSON.stringify(result.conversation), parsed.issues);
     const conversationId = await completeItemWithConversation(deps.db, item.id, {
       persona_id: persona.id,
       emotional_arc_id: arc.id,
       training_topic_id: topic.id,
       template_id: template.id,
       tier: item.tier,
-      conversation: parsed.value,
-      turn_count: parsed.value.turns.length,
+      conversation: result.conversation,
+      turn_count: result.conversation.turns.length,
       model: result.model,
       generator: result.generator,
       is_synthetic: result.isSynthetic,

@@ -20,6 +20,10 @@ export interface GenerationRequest {
 
 /** A validated conversation plus what it cost to make. */
 export interface GenerationResult {
+  /**
+   * Already checked against the zod schema by the generator (which must, to tell a parse error from
+   * a validation error and keep the raw text); the item chain stores it as it is.
+   */
   conversation: GeneratedConversation;
   /** The model that produced it, e.g. 'claude-sonnet-4-5' or 'offline-synthetic-v1'. */
   model: string;
