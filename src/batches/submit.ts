@@ -43,17 +43,26 @@ export interface SubmitDeps {
  * left queued without a workflow. The same idempotency key returns the same
  * job and starts nothing new.
  */
-export async function submitBatch(
-  deps: SubmitDeps,
-  body: unknown,
-  opts: { idempotencyKey?: string; runOptions?: BatchRunOptions } = {},
-): Promise<SubmitResult> {
+export async function submitBatch(deps: SubmitDeps, body: unknown, opts: SubmitOptions = {}): Promise<SubmitResult> {
   const parsed = StartBatchRequest.safeParse(body);
   if (!parsed.success) {
     const issues = describeIssues(parsed.error);
     throw new BulkgenError('VALIDATION_FAILED', { summary: issues.map((i) => `${i.field}: ${i.message}`).join('; ') }, { issues });
   }
-  const req = parsed.data;
+  return submitParsedBatch(deps, parsed.data, opts);
+}
+
+/** Options of a submission. */
+export interface SubmitOptions {
+  idempotencyKey?: string;
+  runOptions?: BatchRunOptions;
+}
+
+/**
+ * `submitBatch` for a request already parsed by {@link StartBatchRequest}
+ * (the API's route schema does that; a 100,000-item body is not parsed twice).
+ */
+export async function submitParsedBatch(deps: SubmitDeps, req: StartBatchRequest, opts: SubmitOptions = {}): Promise<SubmitResult> {
   const count = itemCount(req);
   if (count > MAX_ITEMS_PER_BATCH) throw new BulkgenError('TOO_MANY_ITEMS', { max: MAX_ITEMS_PER_BATCH, count });
 

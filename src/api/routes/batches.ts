@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { submitBatch } from '../../batches/submit';
+import { submitParsedBatch } from '../../batches/submit';
 import { getJob } from '../../db/jobs';
 import { listItemsPage, listJobsPage } from '../../db/queries';
 import { StartBatchRequest } from '../../domain/batch-request';
@@ -44,8 +44,8 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       },
     },
     async (request, reply) => {
-      // The body was validated by the route schema; submitBatch validates again (it also serves the CLI).
-      const submitted = await submitBatch(deps, request.body, { idempotencyKey: request.headers['idempotency-key'] });
+      // The route schema has parsed the body already (defaults applied).
+      const submitted = await submitParsedBatch(deps, request.body, { idempotencyKey: request.headers['idempotency-key'] });
       const { created, ...body } = submitted;
       if (!created) reply.header('idempotent-replayed', 'true');
       return reply.code(202).header('location', `/v1/batches/${body.jobId}`).send(body);
