@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { JOB_STATUSES, type ItemStatus, type JobStatus, type Tier } from '../domain/enums';
 import type { BatchItemRow, BatchJobRow, PromptTemplateRow } from '../domain/rows';
 import type { Db } from './client';
@@ -58,21 +59,45 @@ export async function listItemsPage(
   return unwrap('batch_items', await query.order('position', { ascending: true }).limit(opts.limit + 1).returns<BatchItemRow[]>());
 }
 
+/** What GET /metrics reads from the database (`bulkgen_metrics()`), summed over the cluster. */
+export interface ClusterMetrics {
+  /** Every status present (0 when none). */
+  jobsByStatus: Record<JobStatus, number>;
+  /** Items the workers ended, by outcome, summed over `worker_item_metrics`. */
+  itemsByOutcome: Record<string, number>;
+  attemptErrors: number;
+  /** Per bucket (NOT cumulative), keyed by upper bound (`'0.5'`, `'+Inf'`). */
+  durationBuckets: Record<string, number>;
+  durationSumSeconds: number;
+  durationCount: number;
+}
+
+const Counts = z.record(z.string(), z.coerce.number());
+const BulkgenMetricsResult = z.object({
+  jobs_by_status: Counts,
+  items_by_outcome: Counts,
+  attempt_errors: z.coerce.number(),
+  duration_buckets: Counts,
+  duration_sum_seconds: z.coerce.number(),
+  duration_count: z.coerce.number(),
+});
+
 /**
- * How many jobs are in each status, every status present (0 when none).
- * PostgREST's aggregates are off by default (here and on hosted Supabase),
- * so this is one HEAD count per status, sent together; each is answered
- * from the (status, created_at) index.
+ * Jobs by status and the workers' item metrics, in one round trip (the
+ * `bulkgen_metrics()` function: PostgREST's aggregates are off by default,
+ * here and on hosted Supabase).
  */
-export async function countJobsByStatus(db: Db): Promise<Record<JobStatus, number>> {
-  const counts = await Promise.all(
-    JOB_STATUSES.map(async (status) => {
-      const { count, error } = await db.from('batch_jobs').select('id', { count: 'exact', head: true }).eq('status', status);
-      if (error) unwrap('batch_jobs', { data: null, error });
-      return [status, count ?? 0] as const;
-    }),
-  );
-  return Object.fromEntries(counts) as Record<JobStatus, number>;
+export async function readClusterMetrics(db: Db): Promise<ClusterMetrics> {
+  const raw: unknown = unwrap('bulkgen_metrics', await db.rpc('bulkgen_metrics'));
+  const m = BulkgenMetricsResult.parse(raw);
+  return {
+    jobsByStatus: Object.fromEntries(JOB_STATUSES.map((status) => [status, m.jobs_by_status[status] ?? 0])) as Record<JobStatus, number>,
+    itemsByOutcome: m.items_by_outcome,
+    attemptErrors: m.attempt_errors,
+    durationBuckets: m.duration_buckets,
+    durationSumSeconds: m.duration_sum_seconds,
+    durationCount: m.duration_count,
+  };
 }
 
 /** Prompt templates by name, optionally only one tier and/or one arc key (`emotional_arc_type`). */

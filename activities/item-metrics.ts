@@ -1,0 +1,33 @@
+import { Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
+import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
+import type { ItemChainResult } from './process-item';
+
+/**
+ * Runs one attempt of an item chain and counts how it ended in `metrics` (nothing when absent):
+ * - it completed or failed its item: that outcome, with the attempt's wall time (from the claim,
+ *   or for a slice from the slice's claim, to the outcome; rate-limit waits included);
+ * - the workflow cancelled it (`cancelRequested`): `cancelled`, with its wall time;
+ * - anything else thrown (a retryable error, a heartbeat timeout, a worker shutdown): an attempt
+ *   error, since Temporal runs the item again (when the retries run out, the workflow fails the
+ *   item through `settleItems`, which counts it then);
+ * - the item had already ended before this attempt (a retry found it so): nothing, so an item is
+ *   counted once.
+ */
+export async function timeItemAttempt(
+  metrics: ItemMetricsRecorder | undefined,
+  attempt: () => Promise<ItemChainResult>,
+): Promise<ItemChainResult> {
+  if (!metrics) return attempt();
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  try {
+    const result = await attempt();
+    if (!result.alreadyEnded) metrics.recordItem(result.outcome, seconds());
+    return result;
+  } catch (err) {
+    if (err instanceof CancelledFailure && Context.current().cancellationDetails?.cancelRequested) metrics.recordItem('cancelled', seconds());
+    else metrics.recordAttemptError();
+    throw err;
+  }
+}

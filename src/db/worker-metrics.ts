@@ -1,0 +1,45 @@
+import type { ItemMetricsSnapshot, WorkerIdentity } from '../metrics/item-metrics';
+import type { Db } from './client';
+import { unwrap } from './errors';
+
+/** A `worker_item_metrics` row: one worker process's absolute totals. */
+export interface WorkerItemMetricsRow {
+  worker_id: string;
+  hostname: string;
+  pid: number;
+  started_at: string;
+  updated_at: string;
+  outcomes: Record<string, number>;
+  attempt_errors: number;
+  duration_buckets: Record<string, number>;
+  duration_sum_seconds: number;
+  duration_count: number;
+}
+
+/**
+ * Writes a worker's totals as one upsert on `worker_id` (absolute values: a repeated write
+ * changes nothing). @throws BulkgenError (catalogued from the PostgREST error).
+ */
+export async function upsertWorkerItemMetrics(db: Db, worker: WorkerIdentity, totals: ItemMetricsSnapshot): Promise<void> {
+  const row: WorkerItemMetricsRow = {
+    worker_id: worker.workerId,
+    hostname: worker.hostname,
+    pid: worker.pid,
+    started_at: worker.startedAt,
+    updated_at: new Date().toISOString(),
+    outcomes: totals.outcomes,
+    attempt_errors: totals.attemptErrors,
+    duration_buckets: totals.durationBuckets,
+    duration_sum_seconds: totals.durationSumSeconds,
+    duration_count: totals.durationCount,
+  };
+  unwrap('worker_item_metrics', await db.from('worker_item_metrics').upsert(row, { onConflict: 'worker_id' }));
+}
+
+/** One worker's row, or undefined (tests and operators read it). */
+export async function findWorkerItemMetrics(db: Db, workerId: string): Promise<WorkerItemMetricsRow | undefined> {
+  return (
+    unwrap('worker_item_metrics', await db.from('worker_item_metrics').select('*').eq('worker_id', workerId).maybeSingle<WorkerItemMetricsRow>()) ??
+    undefined
+  );
+}
