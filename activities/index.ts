@@ -2,14 +2,20 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../src/db/client';
 import { writeCheckpoint, type CheckpointInput } from '../src/db/checkpoints';
-import { cancelOpenItems, countItems, failItem, pageQueuedItems, type ItemRef } from '../src/db/items';
+import { cancelOpenItems, countItems, pageQueuedItems, settleItems, type ItemOutcome, type ItemRef } from '../src/db/items';
 import { findJob, updateJob, type JobPatch } from '../src/db/jobs';
+import type { RateLimit } from '../src/db/rate-limit';
+import { createRateLimiter } from '../src/generation/rate-limiter';
 import { ScaffoldingCache } from '../src/db/scaffolding';
 import type { ErrorHandling, JobStatus, Tier } from '../src/domain/enums';
 import type { ConversationGenerator } from '../src/generation';
-import { processItemChain, type ProcessItemInput, type ProcessItemResult } from './process-item';
+import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
+import { processItemChain, type ItemChainDeps, type ProcessItemInput, type ProcessItemResult } from './process-item';
+import { processSlice, type ProcessSliceInput, type ProcessSliceResult } from './process-slice';
 
 export type { ProcessItemInput, ProcessItemResult } from './process-item';
+export type { ProcessSliceInput, ProcessSliceResult } from './process-slice';
+export type { ItemOutcome } from '../src/db/items';
 
 /** What the activities need; tests and the worker pass real ones. */
 export interface ActivityDeps {
@@ -19,6 +25,13 @@ export interface ActivityDeps {
   scaffolding?: ScaffoldingCache;
   /** Attempts whose output fails the schema before the item fails (GENERATOR_MAX_INVALID_ATTEMPTS). */
   maxInvalidOutputAttempts?: number;
+  /**
+   * The global provider rate limit (GENERATOR_MAX_REQUESTS_PER_SECOND, see `taskQueueRateLimit`):
+   * each generation attempt first waits for a slot of it. Undefined = no limit.
+   */
+  rateLimit?: RateLimit;
+  /** This worker's item metrics (items by outcome, durations); undefined = nothing is counted. */
+  itemMetrics?: ItemMetricsRecorder;
 }
 
 /** The job settings the workflow runs by. */
@@ -56,7 +69,10 @@ export interface FinalizeJobInput {
  */
 export function createActivities(deps: ActivityDeps) {
   const { db, generator } = deps;
+  // One per worker: it keeps the worker's estimate of the database clock (see createRateLimiter).
+  const rateLimiter = deps.rateLimit && createRateLimiter(db, deps.rateLimit);
   const scaffolding = deps.scaffolding ?? new ScaffoldingCache(db);
+  const { itemMetrics } = deps;
   return {
     /** Reads the job's settings at the start of each run. */
     async loadJob(jobId: string): Promise<JobSettings> {
@@ -82,14 +98,32 @@ export function createActivities(deps: ActivityDeps) {
     /** The item chain; see `processItemChain`. */
     async processItem(input: ProcessItemInput): Promise<ProcessItemResult> {
       return processItemChain(
-        { db, generator, scaffolding },
+        { db, generator, scaffolding, rateLimiter, itemMetrics },
         { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts },
       );
     },
 
-    /** Fails an item whose retries ran out, with the last error. */
-    async failItem(input: { itemId: string; message: string }): Promise<void> {
-      await failItem(db, input.itemId, input.message);
+    /** A slice of items, each through its own chain, in one activity; see `processSlice`. */
+    async processSlice(input: ProcessSliceInput): Promise<ProcessSliceResult> {
+      // processSlice hands its deps to each item's processItemChain, itemMetrics included.
+      const chainDeps: ItemChainDeps = { db, generator, scaffolding, rateLimiter, itemMetrics };
+      return processSlice(
+        chainDeps,
+        { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts },
+      );
+    },
+
+    /**
+     * Where the items of a slice the workflow gave up on (`failMessage`: its retries ran out, the
+     * open ones fail with it) or cancelled stand: which ended, and how.
+     */
+    async settleItems(input: { itemIds: string[]; failMessage?: string }): Promise<ItemOutcome[]> {
+      const outcomes = await settleItems(db, input.itemIds, input.failMessage);
+      // The items this gave up on carry its message (a chain's own failures never do): count them as failed.
+      if (itemMetrics && input.failMessage !== undefined) {
+        for (const o of outcomes) if (o.status === 'failed' && o.error_message === input.failMessage) itemMetrics.recordItem('failed');
+      }
+      return outcomes;
     },
 
     /** Writes status, counters and ETA onto the job row, as absolute values. */

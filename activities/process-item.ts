@@ -16,6 +16,9 @@ import {
   renderTemplate,
   type ConversationGenerator,
 } from '../src/generation';
+import type { RateLimiter } from '../src/generation/rate-limiter';
+import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
+import { timeItemAttempt } from './item-metrics';
 
 /** Input of the item chain: ids only. */
 export interface ProcessItemInput {
@@ -33,6 +36,9 @@ export interface ProcessItemResult {
   errorMessage?: string;
 }
 
+/** What one chain attempt did: its result, and whether the item had ended before it (a retry found it so: nothing was done). */
+export type ItemChainResult = ProcessItemResult & { alreadyEnded?: boolean };
+
 /** An item failure no retry can fix: the item is failed with this message. */
 class ItemFailure extends Error {}
 
@@ -43,28 +49,50 @@ const HEARTBEAT_EVERY_MS = 200;
  * -> validate -> persist. Two writes on the happy path (claim, then one RPC
  * that stores the conversation and completes the item). Failures no retry
  * can fix fail the item here and return `failed`; transient ones throw so
- * Temporal retries them with backoff.
+ * Temporal retries them with backoff. With `rateLimiter`, every attempt first
+ * takes a slot of the global limit (one more RPC) and waits for it. With
+ * `itemMetrics`, how each attempt ends is counted (`timeItemAttempt`).
  */
-export async function processItemChain(
-  deps: { db: Db; generator: ConversationGenerator; scaffolding: ScaffoldingCache },
-  input: ProcessItemInput,
-): Promise<ProcessItemResult> {
-  const ctx = Context.current();
-  const item = await claimItem(deps.db, input.itemId, new Date().toISOString());
-  if (!item) throw ApplicationFailure.nonRetryable(`batch item '${input.itemId}' does not exist`, 'ItemNotFound');
-  if (item.status === 'completed') return { outcome: 'completed', position: item.position, conversationId: item.conversation_id ?? undefined };
-  if (item.status === 'failed') return { outcome: 'failed', position: item.position, errorMessage: item.error_message ?? undefined };
-  if (item.status === 'cancelled') return { outcome: 'cancelled', position: item.position };
+export async function processItemChain(deps: ItemChainDeps, input: ProcessItemInput, claimed?: BatchItemRow | null): Promise<ProcessItemResult> {
+  const { alreadyEnded: _alreadyEnded, ...result } = await timeItemAttempt(deps.itemMetrics, () => runItemChain(deps, input, claimed));
+  return result;
+}
 
+/** What the item chain needs, and optionally the worker's item metrics (absent: nothing is counted). */
+export type ItemChainDeps = Parameters<typeof runItemChain>[0] & { itemMetrics?: ItemMetricsRecorder };
+
+async function runItemChain(
+  deps: { db: Db; generator: ConversationGenerator; scaffolding: ScaffoldingCache; rateLimiter?: RateLimiter },
+  input: ProcessItemInput,
+  /** The row when a slice already claimed it (`claimItems`); null when it does not exist. */
+  claimed?: BatchItemRow | null,
+): Promise<ItemChainResult> {
+  const ctx = Context.current();
+  const item = claimed === undefined ? await claimItem(deps.db, input.itemId, new Date().toISOString()) : claimed;
+  if (!item) throw ApplicationFailure.nonRetryable(`batch item '${input.itemId}' does not exist`, 'ItemNotFound');
+  if (item.status === 'completed') return { outcome: 'completed', position: item.position, conversationId: item.conversation_id ?? undefined, alreadyEnded: true };
+  if (item.status === 'failed') return { outcome: 'failed', position: item.position, errorMessage: item.error_message ?? undefined, alreadyEnded: true };
+  if (item.status === 'cancelled') return { outcome: 'cancelled', position: item.position, alreadyEnded: true };
+
+  let phase: 'generating' | 'waiting for a rate-limit slot' = 'generating';
   try {
     const { template, persona, arc, topic } = await resolveScaffolding(deps.scaffolding, item);
     const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }), {
       templateName: template.template_name,
     });
-    // Heartbeats (which deliver cancellation) only while generation lasts: a fast item costs the server no extra write.
-    const heartbeat = setInterval(() => ctx.heartbeat({ phase: 'generating' }), HEARTBEAT_EVERY_MS);
+    // Heartbeats (which deliver cancellation) only while the slot wait and generation last: a fast item costs the
+    // server no extra write. A waiting item must heartbeat, or cancelling its batch would not reach it.
+    const heartbeat = setInterval(() => ctx.heartbeat({ phase }), HEARTBEAT_EVERY_MS);
     let result;
     try {
+      if (deps.rateLimiter) {
+        // Right before the request, on every attempt, so retries are limited too. Each in-flight item holds at most
+        // one reservation, so with concurrency C and a limit of N a slot is at most about C / N seconds away: keep that
+        // well under this activity's start-to-close timeout (10 minutes).
+        phase = 'waiting for a rate-limit slot';
+        await deps.rateLimiter.waitForSlot(ctx.cancellationSignal);
+        phase = 'generating';
+      }
       result = await deps.generator.generate({
         itemId: item.id,
         prompt,
@@ -96,7 +124,7 @@ export async function processItemChain(
     return { outcome: 'completed', position: item.position, conversationId };
   } catch (err) {
     if (ctx.cancellationSignal.aborted || isAbortError(err)) {
-      throw new CancelledFailure(`item ${item.position} cancelled while generating`);
+      throw new CancelledFailure(`item ${item.position} cancelled while ${phase}`);
     }
     // Best-effort: keeps what the provider said for a person to read; never changes the outcome.
     await recordFailedGeneration(deps.db, { jobId: input.jobId, itemId: item.id, attempt: ctx.info.attempt, error: err }, (writeError) =>

@@ -18,6 +18,7 @@ export const DEFAULTS = {
   openaiModel: 'gpt-4o-mini',
   anthropicMaxTokens: 4096,
   maxInvalidOutputAttempts: 3,
+  workerMetricsFlushMs: 5000,
 } as const;
 
 /** The most output tokens @anthropic-ai/sdk allows a non-streaming request (it demands streaming above). */
@@ -134,14 +135,24 @@ const EnvSchema = z.object({
     })
     .pipe(PriceOverrides.optional())
     .optional(),
-  // Unset: no limit. Set: the task queue's server-side activity rate (maxTaskQueueActivitiesPerSecond),
-  // shared by every worker polling it; see src/temporal/worker.ts.
+  // Unset: no limit. Set: at most this many provider requests in any second for the task queue, shared
+  // by every worker on it through Postgres (rate_limits); see src/db/rate-limit.ts.
   GENERATOR_MAX_REQUESTS_PER_SECOND: z.preprocess(
     emptyToUndefined,
     z.coerce
       .number({ error: 'expected a number of requests per second' })
       .positive('expected a number of requests per second above 0 (unset it for no limit)')
       .optional(),
+  ),
+  // How often a worker writes its item metrics (worker_item_metrics, read by the API's GET /metrics).
+  WORKER_METRICS_FLUSH_MS: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ error: 'expected a whole number of milliseconds' })
+      .int('expected a whole number of milliseconds')
+      .min(100, 'expected at least 100 milliseconds')
+      .max(3_600_000, 'expected at most 3600000 milliseconds (an hour)')
+      .default(DEFAULTS.workerMetricsFlushMs),
   ),
 });
 

@@ -44,6 +44,58 @@ export async function claimItem(db: Db, itemId: string, startedAt: string): Prom
   return unwrap('batch_items', await db.from('batch_items').select('*').eq('id', itemId).maybeSingle<BatchItemRow>()) ?? undefined;
 }
 
+/**
+ * `claimItem` for several items in one round trip (a slice): the rows that
+ * were queued or processing come back marked processing; ended ones come
+ * back as they are, untouched. Ids with no row are missing from the map.
+ */
+export async function claimItems(db: Db, itemIds: string[], startedAt: string): Promise<Map<string, BatchItemRow>> {
+  const claimed = unwrap(
+    'batch_items',
+    await db
+      .from('batch_items')
+      .update({ status: 'processing', started_at: startedAt, progress: 10 })
+      .in('id', itemIds)
+      .in('status', ['queued', 'processing'])
+      .select('*')
+      .returns<BatchItemRow[]>(),
+  );
+  const rows = new Map(claimed.map((row) => [row.id, row]));
+  const rest = itemIds.filter((id) => !rows.has(id));
+  if (rest.length > 0) {
+    const ended = unwrap('batch_items', await db.from('batch_items').select('*').in('id', rest).returns<BatchItemRow[]>());
+    for (const row of ended) rows.set(row.id, row);
+  }
+  return rows;
+}
+
+/** Where an item stands, as the workflow counts it. */
+export interface ItemOutcome {
+  id: string;
+  position: number;
+  status: ItemStatus;
+  error_message: string | null;
+}
+
+/**
+ * Fails the items of `itemIds` that have not ended with `message` (when
+ * given), then returns the status of every one of them: how a workflow
+ * learns what a slice it gave up on (or cancelled) did finish.
+ */
+export async function settleItems(db: Db, itemIds: string[], message?: string): Promise<ItemOutcome[]> {
+  if (message !== undefined) {
+    unwrap(
+      'batch_items',
+      await db
+        .from('batch_items')
+        .update({ status: 'failed', error_message: message, completed_at: new Date().toISOString() })
+        .in('id', itemIds)
+        .in('status', ['queued', 'processing']),
+    );
+  }
+  return unwrap('batch_items', await db.from('batch_items').select('id, position, status, error_message').in('id', itemIds).returns<ItemOutcome[]>());
+}
+
 /** Fails one item with a message a person can act on (never overwrites a completed item). */
 export async function failItem(db: Db, itemId: string, message: string): Promise<void> {
   unwrap(

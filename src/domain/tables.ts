@@ -35,7 +35,14 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   ],
   // A view (20261126000007_job_costs): cost and usage per job.
   batch_job_costs: ['job_id', 'conversations', 'input_tokens', 'output_tokens', 'cost_usd'],
+  // 20261126000009_rate_limit: the global provider rate limit (GENERATOR_MAX_REQUESTS_PER_SECOND).
+  rate_limits: ['key', 'next_at', 'interval_ms', 'updated_at'],
+  // 20261126000008_worker_metrics: each worker process's item metrics, summed by GET /metrics.
+  worker_item_metrics: [
+    'worker_id', 'hostname', 'pid', 'started_at', 'updated_at', 'outcomes', 'attempt_errors', 'duration_buckets',
+    'duration_sum_seconds', 'duration_count',
+  ],
 };
 
 /** Postgres functions the code calls through supabase-js `rpc`. */
-export const REQUIRED_FUNCTIONS = ['create_batch_job', 'complete_batch_item'] as const;
+export const REQUIRED_FUNCTIONS = ['create_batch_job', 'complete_batch_item', 'reserve_rate_slot', 'rate_limit_clock_ms', 'bulkgen_metrics'] as const;

@@ -5,9 +5,11 @@ import { DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/
 import { createActivities } from '../../activities';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, type Db } from '../../src/db/client';
+import type { RateLimit } from '../../src/db/rate-limit';
 import { readDotenv } from '../../src/dev/dev-env';
 import { dataDirPath } from '../../src/dev/paths';
 import { createOfflineGenerator, type ConversationGenerator } from '../../src/generation';
+import type { ItemMetricsRecorder } from '../../src/metrics/item-metrics';
 import { batchWorkerOptions } from '../../src/temporal/worker';
 import { TEST_STACK_ENV, WORKFLOW_BUNDLE_FILE } from './test-stack';
 
@@ -50,12 +52,19 @@ export interface TestWorker {
 /**
  * Starts an in-process worker on the config's task queue with the
  * pre-built workflow bundle and the real activities. `workerOptions` are
- * spread over the batch worker's own (e.g. the options of
- * `batchWorkerOptions(queue, { maxRequestsPerSecond })`).
+ * spread over the batch worker's own; `rateLimit` is the activities' global
+ * rate limit (as `createBatchWorker` derives it from the config).
  */
 export async function startTestWorker(
   config: Config,
-  opts: { generator?: ConversationGenerator; db?: Db; workerOptions?: Partial<WorkerOptions> } = {},
+  opts: {
+    generator?: ConversationGenerator;
+    db?: Db;
+    workerOptions?: Partial<WorkerOptions>;
+    rateLimit?: RateLimit;
+    /** Counts the worker's item outcomes and durations (as `bulkgen worker` does). */
+    itemMetrics?: ItemMetricsRecorder;
+  } = {},
 ): Promise<TestWorker> {
   quietRuntime();
   const { NativeConnection } = await import('@temporalio/worker');
@@ -69,6 +78,8 @@ export async function startTestWorker(
     activities: createActivities({
       db: opts.db ?? testDb(config),
       generator: opts.generator ?? createOfflineGenerator({ latencyMs: 0, failureRate: 0 }),
+      rateLimit: opts.rateLimit,
+      itemMetrics: opts.itemMetrics,
     }),
   });
   const running = worker.run();

@@ -39,6 +39,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SUPABASE_URL: 'https://x.supabase.co' })).toThrow(/SUPABASE_SERVICE_ROLE_KEY: required when SUPABASE_URL is set/);
   });
 
+  it('WORKER_METRICS_FLUSH_MS: 5000 by default (also when empty), whole milliseconds from 100', () => {
+    expect(loadConfig({}).WORKER_METRICS_FLUSH_MS).toBe(DEFAULTS.workerMetricsFlushMs);
+    expect(loadConfig({ WORKER_METRICS_FLUSH_MS: '' }).WORKER_METRICS_FLUSH_MS).toBe(5000);
+    expect(loadConfig({ WORKER_METRICS_FLUSH_MS: '250' }).WORKER_METRICS_FLUSH_MS).toBe(250);
+    expect(() => loadConfig({ WORKER_METRICS_FLUSH_MS: '10' })).toThrow("WORKER_METRICS_FLUSH_MS: expected at least 100 milliseconds, got '10'");
+    expect(() => loadConfig({ WORKER_METRICS_FLUSH_MS: '1.5s' })).toThrow(/WORKER_METRICS_FLUSH_MS: expected a whole number of milliseconds/);
+  });
+
   it('splits API_KEYS on commas and trims them', () => {
     expect(loadConfig({ API_KEYS: ' a , b,,c ' }).API_KEYS).toEqual(['a', 'b', 'c']);
   });

@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
 import { createDb } from '../../db/client';
 import { checkSchema } from '../../db/doctor';
+import { slotIntervalMs, taskQueueRateLimit } from '../../db/rate-limit';
 import { BulkgenError } from '../../errors';
 import { createGenerator } from '../../generation/factory';
+import { ItemMetricsRecorder } from '../../metrics/item-metrics';
+import { ItemMetricsReporter } from '../../metrics/item-metrics-reporter';
 import { createBatchWorker } from '../../temporal/worker';
 import { clientConfig, info } from '../env';
 
@@ -22,13 +25,30 @@ export function registerWorker(program: Command): void {
         info('worker: DATABASE_URL is not set, so the schema check (bulkgen doctor) is skipped');
       }
       const generator = createGenerator(config);
+      // Shared through Postgres by every worker on this task queue, in this process or any other.
+      const rateLimit = taskQueueRateLimit(config.TEMPORAL_TASK_QUEUE, config.GENERATOR_MAX_REQUESTS_PER_SECOND);
+      const db = createDb(config);
+      // Item metrics: counted here, written to worker_item_metrics, summed by the API's GET /metrics.
+      const itemMetrics = new ItemMetricsRecorder();
+      const reporter = new ItemMetricsReporter({ db, recorder: itemMetrics, intervalMs: config.WORKER_METRICS_FLUSH_MS, warn: info });
       const worker = await createBatchWorker(config, {
-        db: createDb(config),
+        db,
+        itemMetrics,
         generator,
         maxInvalidOutputAttempts: config.GENERATOR_MAX_INVALID_ATTEMPTS,
+        rateLimit,
       });
-      info(`worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS} (generator ${generator.name})`);
-      await worker.run();
+      const limitNote = rateLimit
+        ? `, at most ${rateLimit.requestsPerSecond} requests/s: one every ${slotIntervalMs(rateLimit.requestsPerSecond).toFixed(1)} ms across all workers`
+        : '';
+      info(`worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS} (generator ${generator.name}${limitNote})`);
+      reporter.start();
+      try {
+        await worker.run();
+      } finally {
+        // The last totals, written after in-flight items finished.
+        await reporter.stop();
+      }
       info('worker: stopped');
     });
 }
