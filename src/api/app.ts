@@ -18,7 +18,7 @@ import { registerMetrics } from './metrics';
 import { batchControlRoutes } from './routes/batch-control';
 import { batchEventsRoutes } from './routes/batch-events';
 import { batchRoutes } from './routes/batches';
-import { exportRoutes, jobCostFields } from './routes/export';
+import { exportRoutes } from './routes/export';
 import { healthRoutes } from './routes/health';
 import { scaffoldingRoutes } from './routes/scaffolding';
 
@@ -92,8 +92,6 @@ export async function buildApp(deps: BuildAppDeps): Promise<FastifyInstance> {
   await app.register(
     async (v1) => {
       v1.addHook('onRequest', bearerAuth(config.API_KEYS));
-      // Before the route plugins: each copies the hooks it inherits when it is registered.
-      v1.addHook('preSerialization', jobCostFields(deps.db));
       await v1.register(batchRoutes, deps);
       await v1.register(batchControlRoutes, deps);
       await v1.register(batchEventsRoutes, deps);

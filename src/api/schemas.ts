@@ -112,11 +112,10 @@ export const Progress = z
 
 export const JobDetail = Job.extend({
   progress: Progress.nullable().describe("the workflow's progress query while the job is queued, processing or paused; else null"),
-  // Filled in by the jobCostFields hook (routes/export.ts) from the batch_job_costs view; optional in
-  // the schema only so that the route's handler type does not demand them.
-  costUsd: z.number().optional().describe("USD so far: the sum of the job's conversations' cost_usd (always present on GET /v1/batches/:id)"),
-  inputTokens: z.number().optional().describe("the sum of the job's conversations' input tokens (always present on GET /v1/batches/:id)"),
-  outputTokens: z.number().optional().describe("the sum of the job's conversations' output tokens (always present on GET /v1/batches/:id)"),
+  // From the batch_job_costs view.
+  costUsd: z.number().describe("USD so far: the sum of the job's conversations' cost_usd"),
+  inputTokens: z.number().describe("the sum of the job's conversations' input tokens"),
+  outputTokens: z.number().describe("the sum of the job's conversations' output tokens"),
 });
 
 export const JobPage = z.object({ items: z.array(Job), nextCursor: z.string().nullable() });

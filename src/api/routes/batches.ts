@@ -1,11 +1,16 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { submitParsedBatch } from '../../batches/submit';
+import type { z } from 'zod';
 import { getJob } from '../../db/jobs';
+import { TERMINAL_JOB_STATUSES } from '../../domain/enums';
+import { getJobCost, type JobCost } from '../../export/job-costs';
+import type { BatchProgress } from '../../../workflows/messages';
 import { listItemsPage, listJobsPage } from '../../db/queries';
 import { StartBatchRequest } from '../../domain/batch-request';
 import { BEARER_SECURITY } from '../auth';
 import { decodeItemCursor, decodeJobCursor, encodeItemCursor, encodeJobCursor } from '../cursor';
 import { queryProgress, signalJob } from '../../batches/control';
+import { KeptReads } from '../kept-reads';
 import { toBatchItem, toJob } from '../mappers';
 import {
   ControlResponse,
@@ -27,6 +32,9 @@ const SUBMIT_BODY_LIMIT = 32 * 1024 * 1024;
 
 /** Batches: start, list, read, read items, change concurrency. */
 export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => {
+  // An ended job no longer changes (its workflow, the only writer, is done): its whole body is kept 60 s.
+  const endedBodies = new KeptReads<z.infer<typeof JobDetail>>({ max: 1000 });
+  const liveParts = new KeptReads<{ progress: BatchProgress | null; cost: JobCost }>({ max: 1000 });
   app.post(
     '/batches',
     {
@@ -87,8 +95,24 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       },
     },
     async (request) => {
-      const job = await getJob(deps.db, request.params.id);
-      return { ...toJob(job), progress: await queryProgress(deps.temporal, job) };
+      const id = request.params.id;
+      const ended = endedBodies.peek(id);
+      if (ended) return ended;
+      const job = await getJob(deps.db, id);
+      const isEnded = TERMINAL_JOB_STATUSES.includes(job.status);
+      // The row is always read; progress and cost are reused for 500 ms while they agree with it (no
+      // progress, when Temporal did not answer in time, is reused too: no request then waits again).
+      const { progress, cost } = await liveParts.get(
+        id,
+        async () => {
+          const [p, c] = await Promise.all([queryProgress(deps.temporal, job), getJobCost(deps.db, job.id)]);
+          return { progress: p, cost: c };
+        },
+        { ttlMs: 500, usable: (parts) => !isEnded && (parts.progress === null || parts.progress.status === job.status) },
+      );
+      const body = { ...toJob(job), progress, costUsd: cost.costUsd, inputTokens: cost.inputTokens, outputTokens: cost.outputTokens };
+      if (isEnded) endedBodies.set(id, body, 60_000);
+      return body;
     },
   );
 

@@ -1,11 +1,7 @@
 import { Readable } from 'node:stream';
-import type { FastifyReply, FastifyRequest, preSerializationAsyncHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Db } from '../../db/client';
 import { getJob } from '../../db/jobs';
-import { TERMINAL_JOB_STATUSES, type JobStatus } from '../../domain/enums';
-import { getJobCost, type JobCost } from '../../export/job-costs';
 import { EXPORT_STATUSES, exportConversationLines } from '../../export/jsonl';
 import { BEARER_SECURITY } from '../auth';
 import { errors, JobIdParams } from '../schemas';
@@ -67,40 +63,3 @@ export const exportRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
     },
   );
 };
-
-/** The route whose body {@link jobCostFields} completes. */
-const JOB_DETAIL_ROUTE = '/v1/batches/:id';
-/** Costs of ended jobs kept per app (an ended job's cost no longer changes). */
-const FINAL_COSTS_KEPT = 1000;
-
-/**
- * A `preSerialization` hook that adds `costUsd`, `inputTokens` and
- * `outputTokens` (the `batch_job_costs` view) to the 200 body of
- * GET /v1/batches/:id. It is a hook because that route's handler
- * (`routes/batches.ts`) is not this feature's to change; add it to the /v1
- * scope before the route plugins are registered (each copies the hooks it
- * inherits when it is registered). A failed read fails the request with the
- * usual error body.
- *
- * The read sums the job's conversations (tens of ms for tens of thousands),
- * so the cost of a job that has ended (completed, failed, cancelled: no item
- * writes a conversation any more) is kept for the next request, for up to
- * 1,000 jobs.
- */
-export function jobCostFields(db: Db): preSerializationAsyncHookHandler {
-  const finalCosts = new Map<string, JobCost>();
-  return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    if (request.method !== 'GET' || request.routeOptions.url !== JOB_DETAIL_ROUTE || reply.statusCode !== 200) return payload;
-    const body = payload as { id?: unknown; status?: unknown } | null;
-    if (!body || typeof body.id !== 'string') return payload;
-    let cost = finalCosts.get(body.id);
-    if (!cost) {
-      cost = await getJobCost(db, body.id);
-      if (TERMINAL_JOB_STATUSES.includes(body.status as JobStatus)) {
-        if (finalCosts.size >= FINAL_COSTS_KEPT) finalCosts.delete(finalCosts.keys().next().value!);
-        finalCosts.set(body.id, cost);
-      }
-    }
-    return { ...body, costUsd: cost.costUsd, inputTokens: cost.inputTokens, outputTokens: cost.outputTokens };
-  };
-}
