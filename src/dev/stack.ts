@@ -14,6 +14,7 @@ import { startEmbeddedPostgres } from './postgres';
 import { startPostgrest } from './postgrest';
 import { spawnManaged, tailOf, type ManagedProcess } from './processes';
 import { resolveTemporalCli, startTemporalDevServer, waitForTemporal } from './temporal';
+import { WORKER_NODE_FLAGS } from '../temporal/worker-flags';
 
 /** What to start. Worker and API are child processes of `bin/bulkgen.js`. */
 export interface StackOptions {
@@ -181,7 +182,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const bin = path.join(PROJECT_ROOT, 'bin', 'bulkgen.js');
     for (const role of ['worker', 'api'] as const) {
       if (!options[role]) continue;
-      const proc = spawnManaged(role, process.execPath, [bin, role], { env: childEnv, logFile: path.join(logDir, `${role}.log`) });
+      const flags = role === 'worker' ? WORKER_NODE_FLAGS : [];
+      const proc = spawnManaged(role, process.execPath, [...flags, bin, role], { env: childEnv, logFile: path.join(logDir, `${role}.log`) });
       children.push(proc);
       stops.push(() => proc.stop(10_000));
       if (role === 'api') await waitForPort(config.PORT, 60_000);

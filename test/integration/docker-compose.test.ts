@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV_VARIABLES } from '../../src/config';
 import { readDotenv } from '../../src/dev/dev-env';
 import { PROJECT_ROOT } from '../../src/dev/paths';
+import { WORKER_NODE_FLAGS } from '../../src/temporal/worker-flags';
 
 // docker-compose.yml is the production shape. No Docker engine is needed to check it: the Debian
 // package `docker-compose` (v1.29) validates and prints the resolved file with `config`. That
@@ -123,13 +124,16 @@ describe('docker-compose.yml', () => {
   it('runs the bulkgen image with `node bin/bulkgen.js <command>` for migrate, worker and api, built from ./Dockerfile', () => {
     for (const [service, command] of Object.entries(BULKGEN_SERVICES)) {
       const s = config.services[service]!;
-      expect({ service, command: s.command }).toEqual({ service, command: ['node', 'bin/bulkgen.js', command] });
+      const flags = service === 'worker' ? WORKER_NODE_FLAGS : [];
+      expect({ service, command: s.command }).toEqual({ service, command: ['node', ...flags, 'bin/bulkgen.js', command] });
       expect(s.build?.context, service).toBe(PROJECT_ROOT);
       expect(path.join(s.build!.context, s.build!.dockerfile ?? 'Dockerfile')).toBe(path.join(PROJECT_ROOT, 'Dockerfile'));
     }
     const dockerfile = fs.readFileSync(path.join(PROJECT_ROOT, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^FROM node:20-bookworm-slim$/m);
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
+    // The image's default command is the worker, run as docker-compose runs it.
+    expect(dockerfile).toContain(`CMD ${JSON.stringify(['node', ...WORKER_NODE_FLAGS, 'bin/bulkgen.js', 'worker']).replaceAll(',', ', ')}`);
   });
 
   it('sets on migrate, worker and api only variables that src/config.ts reads (ENV_VARIABLES)', () => {
