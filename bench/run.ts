@@ -20,8 +20,9 @@ import { claimItem } from '../src/db/items';
 import { ScaffoldingCache } from '../src/db/scaffolding';
 import { dataDirPath, PROJECT_ROOT } from '../src/dev/paths';
 import { startStack, type Stack } from '../src/dev/stack';
+import { WORKER_NODE_FLAGS } from '../src/temporal/worker-flags';
 import { buildTemplateVariables, createOfflineGenerator, renderTemplate } from '../src/generation';
-import { cancelSignal, pauseSignal } from '../workflows/messages';
+import { cancelSignal, pauseSignal, progressQuery } from '../workflows/messages';
 
 type Part = 'utilization' | 'overhead' | 'control' | 'scale' | 'api';
 const ALL: Part[] = ['utilization', 'overhead', 'control', 'scale', 'api'];
@@ -66,13 +67,31 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function spawnWorker(env: Record<string, string>, taskQueue: string, latencyMs: number): ChildProcess {
   const logFile = path.join(dataDirPath(BENCH_ENV.BULKGEN_DATA_DIR), 'logs', `worker-${taskQueue}.log`);
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), 'worker'], {
+  // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each worker and of the API (open it in Chrome DevTools).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  // The worker runs as the Dockerfile and docker-compose.yml run it (heap cap); BENCH_WORKER_NODE_ARGS tries other flags.
+  const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS === undefined ? WORKER_NODE_FLAGS : process.env.BENCH_WORKER_NODE_ARGS.split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...prof, ...nodeArgs, path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), 'worker'], {
     env: { ...process.env, ...env, TEMPORAL_TASK_QUEUE: taskQueue, GENERATOR_LATENCY_MS: String(latencyMs) },
     stdio: ['ignore', out, out],
   });
   fs.closeSync(out);
+  workerLogs.set(child, logFile);
   return child;
 }
+
+/** `promise`, or a rejection naming the worker's log when the worker exits first (it would never settle). */
+function whileWorkerRuns<T>(worker: ChildProcess, promise: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`the bulkgen worker exited (code ${code}) before the batch ended: see ${workerLog(worker)}`));
+    if (worker.exitCode !== null) onExit(worker.exitCode);
+    worker.once('exit', onExit);
+    promise.then(resolve, reject).finally(() => worker.off('exit', onExit));
+  });
+}
+
+const workerLogs = new WeakMap<ChildProcess, string>();
+const workerLog = (worker: ChildProcess) => workerLogs.get(worker) ?? 'its log';
 
 function peakRssMb(pid: number): number | null {
   try {
@@ -122,13 +141,79 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
   const worker = spawnWorker(ctx.env, queue, latencyMs);
   try {
     const config = { ...ctx.config, TEMPORAL_TASK_QUEUE: queue };
-    const s = await submitBatch({ db: ctx.db, temporal: ctx.client, config }, { name: `bench ${label}`, parameterSets: parameterSets(ctx, items), concurrentProcessing: CONCURRENCY });
-    const result = await ctx.client.workflow.getHandle(s.workflowId).result();
+    // BENCH_SLICE_TARGET_MS tries another slice sizing (workflows/batch.ts, sliceTargetMs).
+    const runOptions = process.env.BENCH_SLICE_TARGET_MS ? { sliceTargetMs: Number(process.env.BENCH_SLICE_TARGET_MS) } : undefined;
+    const s = await submitBatch(
+      { db: ctx.db, temporal: ctx.client, config },
+      { name: `bench ${label}`, parameterSets: parameterSets(ctx, items), concurrentProcessing: CONCURRENCY },
+      { runOptions },
+    );
+    const result = await whileWorkerRuns(worker, ctx.client.workflow.getHandle(s.workflowId).result());
     if (result.status !== 'completed') throw new Error(`${label}: batch ended ${result.status}`);
-    return { ...(await throughput(ctx.db, s.jobId)), jobId: s.jobId, workflowId: s.workflowId, peakRssMb: peakRssMb(worker.pid!) };
+    const breakdown = await activityBreakdown(ctx.client, s.workflowId);
+    log(`  ${label}: ${breakdown.slices} activities for ${breakdown.items} items (${breakdown.distinctItems} distinct, ${breakdown.scheduledTwice} scheduled twice); means: scheduled -> completed ${breakdown.activityMs} ms (of which scheduled -> started ${breakdown.startMs} ms), completed -> the workflow task that reacts completed ${breakdown.turnaroundMs} ms`);
+    return { ...(await throughput(ctx.db, s.jobId)), jobId: s.jobId, workflowId: s.workflowId, peakRssMb: peakRssMb(worker.pid!), breakdown };
   } finally {
     await stopWorker(worker);
   }
+}
+
+/**
+ * Where an item's time goes, from the histories of every run: how many item
+ * activities (slices) ran for how many items, and their mean duration
+ * (scheduled -> completed, as the server saw it).
+ */
+async function activityBreakdown(client: Client, workflowId: string) {
+  const ms = (t: unknown) => {
+    const ts = t as { seconds?: { toNumber(): number } | number; nanos?: number } | null | undefined;
+    const sec = typeof ts?.seconds === 'number' ? ts.seconds : (ts?.seconds?.toNumber() ?? 0);
+    return sec * 1000 + (ts?.nanos ?? 0) / 1e6;
+  };
+  let slices = 0;
+  let items = 0;
+  let activityMs = 0;
+  let startMs = 0;
+  let turnaroundMs = 0;
+  let turnarounds = 0;
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for await (const wf of client.workflow.list({ query: `WorkflowId="${workflowId}"` })) {
+    // Event ids are per run.
+    const scheduled = new Map<number, { at: number; items: number }>();
+    // Completions waiting for the workflow task that reacts to them (and dispatches the next slice).
+    let waiting: number[] = [];
+    for (const e of (await client.workflow.getHandle(workflowId, wf.runId).fetchHistory()).events ?? []) {
+      const at = ms(e.eventTime);
+      const sch = e.activityTaskScheduledEventAttributes;
+      if (sch?.activityType?.name === 'processSlice') {
+        const payload = sch.input?.payloads?.[0]?.data;
+        const ids = payload ? (JSON.parse(Buffer.from(payload).toString()) as { itemIds: string[] }).itemIds : [];
+        for (const id of ids) {
+          if (seen.has(id)) twice.add(id);
+          seen.add(id);
+        }
+        scheduled.set(Number(e.eventId), { at, items: ids.length });
+      }
+      const started = e.activityTaskStartedEventAttributes;
+      const st = started ? scheduled.get(Number(started.scheduledEventId)) : undefined;
+      if (st) startMs += at - st.at;
+      const done = e.activityTaskCompletedEventAttributes;
+      const s = done ? scheduled.get(Number(done.scheduledEventId)) : undefined;
+      if (s) {
+        slices++;
+        items += s.items;
+        activityMs += at - s.at;
+        waiting.push(at);
+      }
+      if (e.workflowTaskCompletedEventAttributes) {
+        for (const t of waiting) turnaroundMs += at - t;
+        turnarounds += waiting.length;
+        waiting = [];
+      }
+    }
+  }
+  const mean = (total: number, n: number) => (n === 0 ? 0 : Math.round(total / n));
+  return { slices, items, distinctItems: seen.size, scheduledTwice: twice.size, activityMs: mean(activityMs, slices), startMs: mean(startMs, slices), turnaroundMs: mean(turnaroundMs, turnarounds) };
 }
 
 /**
@@ -225,7 +310,7 @@ async function control(ctx: Ctx) {
           await handle.signal(cancelSignal);
           cancels.push(await timeToStatus(s.jobId, 'cancelled', t0));
         }
-        await handle.result();
+        await whileWorkerRuns(worker, handle.result());
       }
     }
   } finally {
@@ -261,7 +346,8 @@ async function scale(ctx: Ctx) {
 
 async function api(ctx: Ctx, stackEnv: Record<string, string>) {
   log('\n== api: GET /v1/batches/:id, autocannon 10 s, 10 connections');
-  const apiProc = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), 'api'], {
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const apiProc = spawn(process.execPath, [...prof, path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), 'api'], {
     env: { ...process.env, ...stackEnv, API_KEYS: 'bench-key', LOG_LEVEL: 'warn' },
     stdio: 'ignore',
   });
@@ -276,17 +362,44 @@ async function api(ctx: Ctx, stackEnv: Record<string, string>) {
       if (i > 300) throw new Error('the API did not start');
       await sleep(100);
     }
-    const { data } = await ctx.db.from('batch_jobs').select('id').eq('status', 'completed').limit(1).single();
-    if (!data) throw new Error('no completed job to read');
+    let { data } = await ctx.db.from('batch_jobs').select('id').eq('status', 'completed').limit(1).maybeSingle();
+    // `--only api`: nothing ran before, so run a small batch to read.
+    data ??= { id: (await durableRun(ctx, 20, 0, 'api')).jobId };
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const autocannon = require('autocannon') as (o: object) => Promise<{ requests: { average: number }; latency: { p99: number; p50: number }; non2xx: number }>;
-    const r = await autocannon({ url: `${base}/v1/batches/${data.id}`, connections: 10, duration: 10, headers: { authorization: 'Bearer bench-key' } });
-    record('api_req_per_sec', r.requests.average, 'req/s', 'autocannon, 10 connections, 10 s, GET /v1/batches/:id of a completed job');
+    const load = (jobId: string) => autocannon({ url: `${base}/v1/batches/${jobId}`, connections: 10, duration: 10, headers: { authorization: 'Bearer bench-key' } });
+    const r = await load(data.id);
+    record('api_req_per_sec', r.requests.average, 'req/s', 'autocannon, 10 connections, 10 s, GET /v1/batches/:id of a completed job (its body is kept by the API: ended jobs do not change)');
     record('api_p50_ms', r.latency.p50, 'ms', 'same run');
     record('api_p99_ms', r.latency.p99, 'ms', 'same run (target <= 25 ms)');
     record('api_non_2xx', r.non2xx, 'responses', 'same run; must be 0');
+
+    // A live job: every request reads the row and the cost from PostgREST and queries the workflow's progress.
+    const queue = `bench-api-${Date.now()}`;
+    const worker = spawnWorker(ctx.env, queue, 200);
+    try {
+      const s = await submitBatch({ db: ctx.db, temporal: ctx.client, config: { ...ctx.config, TEMPORAL_TASK_QUEUE: queue } }, { name: 'bench api live', parameterSets: parameterSets(ctx, 100), concurrentProcessing: 2 });
+      const handle = ctx.client.workflow.getHandle(s.workflowId);
+      await handle.signal(pauseSignal);
+      // Measured once the worker runs the workflow (it bundles the workflow code at start) and the row says paused.
+      for (let i = 0; (await ctx.db.from('batch_jobs').select('status').eq('id', s.jobId).single()).data?.status !== 'paused'; i++) {
+        if (i > 600) throw new Error('the live job did not pause within 60 s');
+        await sleep(100);
+      }
+      await handle.query(progressQuery);
+      const live = await load(s.jobId);
+      const how = 'autocannon, 10 connections, 10 s, GET /v1/batches/:id of a paused job (row + cost from PostgREST, progress query to Temporal per request)';
+      record('api_live_req_per_sec', live.requests.average, 'req/s', how);
+      record('api_live_p99_ms', live.latency.p99, 'ms', 'same run');
+      record('api_live_non_2xx', live.non2xx, 'responses', 'same run; must be 0');
+      await handle.signal(cancelSignal);
+      await whileWorkerRuns(worker, handle.result());
+    } finally {
+      await stopWorker(worker);
+    }
   } finally {
     apiProc.kill('SIGTERM');
+    await new Promise((r) => (apiProc.exitCode === null ? apiProc.once('exit', r) : r(undefined)));
   }
 }
 
