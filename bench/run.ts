@@ -388,7 +388,7 @@ async function api(ctx: Ctx, stackEnv: Record<string, string>) {
       }
       await handle.query(progressQuery);
       const live = await load(s.jobId);
-      const how = 'autocannon, 10 connections, 10 s, GET /v1/batches/:id of a paused job (row + cost from PostgREST, progress query to Temporal per request)';
+      const how = 'autocannon, 10 connections, 10 s, GET /v1/batches/:id of a paused job (the row from PostgREST on every request; progress query and cost reused up to 500 ms)';
       record('api_live_req_per_sec', live.requests.average, 'req/s', how);
       record('api_live_p99_ms', live.latency.p99, 'ms', 'same run');
       record('api_live_non_2xx', live.non2xx, 'responses', 'same run; must be 0');
