@@ -73,6 +73,8 @@ export function createActivities(deps: ActivityDeps) {
   const rateLimiter = deps.rateLimit && createRateLimiter(db, deps.rateLimit);
   const scaffolding = deps.scaffolding ?? new ScaffoldingCache(db);
   const { itemMetrics } = deps;
+  // What every item chain gets (a slice hands it to each of its items).
+  const chainDeps: ItemChainDeps = { db, generator, scaffolding, rateLimiter, itemMetrics };
   return {
     /** Reads the job's settings at the start of each run. */
     async loadJob(jobId: string): Promise<JobSettings> {
@@ -97,20 +99,12 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The item chain; see `processItemChain`. */
     async processItem(input: ProcessItemInput): Promise<ProcessItemResult> {
-      return processItemChain(
-        { db, generator, scaffolding, rateLimiter, itemMetrics },
-        { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts },
-      );
+      return processItemChain(chainDeps, { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts });
     },
 
     /** A slice of items, each through its own chain, in one activity; see `processSlice`. */
     async processSlice(input: ProcessSliceInput): Promise<ProcessSliceResult> {
-      // processSlice hands its deps to each item's processItemChain, itemMetrics included.
-      const chainDeps: ItemChainDeps = { db, generator, scaffolding, rateLimiter, itemMetrics };
-      return processSlice(
-        chainDeps,
-        { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts },
-      );
+      return processSlice(chainDeps, { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts });
     },
 
     /**
@@ -118,11 +112,9 @@ export function createActivities(deps: ActivityDeps) {
      * open ones fail with it) or cancelled stand: which ended, and how.
      */
     async settleItems(input: { itemIds: string[]; failMessage?: string }): Promise<ItemOutcome[]> {
-      const outcomes = await settleItems(db, input.itemIds, input.failMessage);
-      // The items this gave up on carry its message (a chain's own failures never do): count them as failed.
-      if (itemMetrics && input.failMessage !== undefined) {
-        for (const o of outcomes) if (o.status === 'failed' && o.error_message === input.failMessage) itemMetrics.recordItem('failed');
-      }
+      const { outcomes, failedNow } = await settleItems(db, input.itemIds, input.failMessage);
+      // The items this call failed (none when the activity runs again) ended here: count them.
+      for (let i = 0; i < failedNow; i++) itemMetrics?.recordItem('failed');
       return outcomes;
     },
 

@@ -80,20 +80,25 @@ export interface ItemOutcome {
 /**
  * Fails the items of `itemIds` that have not ended with `message` (when
  * given), then returns the status of every one of them: how a workflow
- * learns what a slice it gave up on (or cancelled) did finish.
+ * learns what a slice it gave up on (or cancelled) did finish. `failedNow`
+ * counts the items this call failed (0 when it runs again).
  */
-export async function settleItems(db: Db, itemIds: string[], message?: string): Promise<ItemOutcome[]> {
+export async function settleItems(db: Db, itemIds: string[], message?: string): Promise<{ outcomes: ItemOutcome[]; failedNow: number }> {
+  let failedNow = 0;
   if (message !== undefined) {
-    unwrap(
+    const failed = unwrap(
       'batch_items',
       await db
         .from('batch_items')
         .update({ status: 'failed', error_message: message, completed_at: new Date().toISOString() })
         .in('id', itemIds)
-        .in('status', ['queued', 'processing']),
+        .in('status', ['queued', 'processing'])
+        .select('id'),
     );
+    failedNow = failed.length;
   }
-  return unwrap('batch_items', await db.from('batch_items').select('id, position, status, error_message').in('id', itemIds).returns<ItemOutcome[]>());
+  const outcomes = unwrap('batch_items', await db.from('batch_items').select('id, position, status, error_message').in('id', itemIds).returns<ItemOutcome[]>());
+  return { outcomes, failedNow };
 }
 
 /** Fails one item with a message a person can act on (never overwrites a completed item). */
