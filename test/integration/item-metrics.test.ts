@@ -10,7 +10,7 @@ import { abortableSleep, createOfflineGenerator, TransientGenerationError, type 
 import { INF_BUCKET, ITEM_DURATION_BUCKETS, ITEM_OUTCOMES, ItemMetricsRecorder, type ItemMetricsSnapshot } from '../../src/metrics/item-metrics';
 import { ItemMetricsReporter } from '../../src/metrics/item-metrics-reporter';
 import { cancelSignal } from '../../workflows/batch';
-import { byStatus, itemRows, runToEnd, submit, type Harness } from '../helpers/batches';
+import { byStatus, itemRows, runToEnd, sliceItemIds, submit, type Harness } from '../helpers/batches';
 import { seedIds, stackEnv, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { createTemplate, GOOD_TEMPLATE_TEXT } from '../helpers/scaffolding';
 
@@ -106,20 +106,6 @@ function delta(a: ItemSeries, b: ItemSeries) {
   };
 }
 
-/** The item ids of each `processSlice` activity a batch scheduled (from its history). */
-async function slices(h: Harness, workflowId: string): Promise<string[][]> {
-  const out: string[][] = [];
-  for await (const wf of h.client.workflow.list({ query: `WorkflowId="${workflowId}"` })) {
-    const history = await h.client.workflow.getHandle(workflowId, wf.runId).fetchHistory();
-    for (const e of history.events ?? []) {
-      const a = e.activityTaskScheduledEventAttributes;
-      if (a?.activityType?.name !== 'processSlice') continue;
-      out.push((JSON.parse(Buffer.from(a.input!.payloads![0]!.data!).toString()) as { itemIds: string[] }).itemIds);
-    }
-  }
-  return out;
-}
-
 /** `b - a` of two recorder snapshots, as the row's outcomes and counts. */
 function snapshotDelta(a: ItemMetricsSnapshot, b: ItemMetricsSnapshot) {
   return {
@@ -209,7 +195,7 @@ describe('item metrics: workers count, Postgres sums, GET /metrics exposes', () 
     const gaveUp = items.filter((i) => i.status === 'failed' && i.error_message?.startsWith('gave up after 2 attempts')).length;
     expect(gaveUp).toBe(6);
     const transient = new Set(items.filter((i) => i.parameters.template_id === templates.t).map((i) => i.id));
-    const mixed = (await slices(h, submitted.workflowId)).filter((ids) => ids.length > 1 && ids.some((id) => transient.has(id)));
+    const mixed = (await sliceItemIds(h, submitted.workflowId)).filter((ids) => ids.length > 1 && ids.some((id) => transient.has(id)));
     expect(mixed.length).toBeGreaterThan(0);
 
     const row = await ownRowFlushed();

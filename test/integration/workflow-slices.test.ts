@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createOfflineGenerator, TransientGenerationError, type ConversationGenerator, type GenerationRequest } from '../../src/generation';
-import { byStatus, conversationCount, itemRows, jobRow, runToEnd, submit, type Harness } from '../helpers/batches';
+import { byStatus, conversationCount, itemRows, jobRow, runToEnd, sliceItemIds, submit, type Harness } from '../helpers/batches';
 import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 
 // Slices: fast items travel several to one activity (`processSlice`), slow ones one per activity.
@@ -30,24 +30,9 @@ function scriptedGenerator(opts: { latencyMs: number; fail?: (req: GenerationReq
   return { generator, calls, maxInFlight: () => maxInFlight };
 }
 
-/** The item ids of each `processSlice` activity the batch scheduled, over every run. */
-async function slices(h: Harness, workflowId: string): Promise<string[][]> {
-  const out: string[][] = [];
-  for await (const wf of h.client.workflow.list({ query: `WorkflowId="${workflowId}"` })) {
-    const history = await h.client.workflow.getHandle(workflowId, wf.runId).fetchHistory();
-    for (const e of history.events ?? []) {
-      const a = e.activityTaskScheduledEventAttributes;
-      if (a?.activityType?.name !== 'processSlice') continue;
-      const input = JSON.parse(Buffer.from(a.input!.payloads![0]!.data!).toString()) as { itemIds: string[] };
-      out.push(input.itemIds);
-    }
-  }
-  return out;
-}
-
-const sliceSizes = async (h: Harness, workflowId: string) => (await slices(h, workflowId)).map((ids) => ids.length);
+const sliceSizes = async (h: Harness, workflowId: string) => (await sliceItemIds(h, workflowId)).map((ids) => ids.length);
 /** How many items shared an activity with `itemId` (the first time it was scheduled). */
-const sliceOf = async (h: Harness, workflowId: string, itemId: string) => (await slices(h, workflowId)).find((ids) => ids.includes(itemId))!.length;
+const sliceOf = async (h: Harness, workflowId: string, itemId: string) => (await sliceItemIds(h, workflowId)).find((ids) => ids.includes(itemId))!.length;
 
 /** Slices of a quarter of the window whatever the machine's speed (the default sizes them by time). */
 const SLICED = { sliceTargetMs: 60_000 };
@@ -110,7 +95,7 @@ describe('slices: several fast items per activity, slow items one per activity',
     expect(result).toMatchObject({ status: 'completed', successful: 80, failed: 0 });
     expect(job).toMatchObject({ successful_items: 80, completed_items: 80 });
     expect(byStatus(items)).toEqual({ completed: 80 });
-    const all = (await slices(h, submitted.workflowId)).flat();
+    const all = (await sliceItemIds(h, submitted.workflowId)).flat();
     expect(all).toHaveLength(80);
     expect(new Set(all).size).toBe(80);
     expect([...gen.calls.values()].every((n) => n === 1)).toBe(true);
