@@ -11,10 +11,10 @@ import type { ErrorHandling, JobStatus, Tier } from '../src/domain/enums';
 import type { ConversationGenerator } from '../src/generation';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
 import { processItemChain, type ItemChainDeps, type ProcessItemInput, type ProcessItemResult } from './process-item';
-import { processSlice, type ProcessSliceInput, type ProcessSliceResult } from './process-slice';
+import { processLane, type ProcessLaneInput, type ProcessLaneResult } from './process-lane';
 
 export type { ProcessItemInput, ProcessItemResult } from './process-item';
-export type { ProcessSliceInput, ProcessSliceResult } from './process-slice';
+export type { ProcessLaneInput, ProcessLaneResult } from './process-lane';
 export type { ItemOutcome } from '../src/db/items';
 
 /** What the activities need; tests and the worker pass real ones. */
@@ -73,7 +73,7 @@ export function createActivities(deps: ActivityDeps) {
   const rateLimiter = deps.rateLimit && createRateLimiter(db, deps.rateLimit);
   const scaffolding = deps.scaffolding ?? new ScaffoldingCache(db);
   const { itemMetrics } = deps;
-  // What every item chain gets (a slice hands it to each of its items).
+  // What every item chain gets (a lane hands it to each of its items).
   const chainDeps: ItemChainDeps = { db, generator, scaffolding, rateLimiter, itemMetrics };
   return {
     /** Reads the job's settings at the start of each run. */
@@ -102,14 +102,14 @@ export function createActivities(deps: ActivityDeps) {
       return processItemChain(chainDeps, { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts });
     },
 
-    /** A slice of items, each through its own chain, in one activity; see `processSlice`. */
-    async processSlice(input: ProcessSliceInput): Promise<ProcessSliceResult> {
-      return processSlice(chainDeps, { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts });
+    /** A lane: items of a job one after another, each through its own chain, in one activity; see `processLane`. */
+    async processLane(input: ProcessLaneInput): Promise<ProcessLaneResult> {
+      return processLane(chainDeps, { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts });
     },
 
     /**
-     * Where the items of a slice the workflow gave up on (`failMessage`: its retries ran out, the
-     * open ones fail with it) or cancelled stand: which ended, and how.
+     * Where the items of a lane the workflow gave up on (`failMessage`: its retries ran out, the
+     * item it was running fails with it) or cancelled stand: which ended and how, which never started.
      */
     async settleItems(input: { itemIds: string[]; failMessage?: string }): Promise<ItemOutcome[]> {
       const { outcomes, failedNow } = await settleItems(db, input.itemIds, input.failMessage);

@@ -6,7 +6,7 @@ import type { ItemChainResult } from './process-item';
 /**
  * Runs one attempt of an item chain and counts how it ended in `metrics` (nothing when absent):
  * - it completed or failed its item: that outcome, with the attempt's wall time (from the claim,
- *   or for a slice from the slice's claim, to the outcome; rate-limit waits included);
+ *   or for a lane's item from right after its claim, to the outcome; rate-limit waits included);
  * - the workflow cancelled it (`cancelRequested`): `cancelled`, with its wall time;
  * - anything else thrown (a retryable error, a heartbeat timeout, a worker shutdown): an attempt
  *   error, since Temporal runs the item again (when the retries run out, the workflow fails the

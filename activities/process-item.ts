@@ -64,7 +64,7 @@ export type ItemChainDeps = Parameters<typeof runItemChain>[0] & { itemMetrics?:
 async function runItemChain(
   deps: { db: Db; generator: ConversationGenerator; scaffolding: ScaffoldingCache; rateLimiter?: RateLimiter },
   input: ProcessItemInput,
-  /** The row when a slice already claimed it (`claimItems`); null when it does not exist. */
+  /** The row when a lane already claimed it (`claimLaneItem`); null when it does not exist. */
   claimed?: BatchItemRow | null,
 ): Promise<ItemChainResult> {
   const ctx = Context.current();

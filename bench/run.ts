@@ -141,8 +141,8 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
   const worker = spawnWorker(ctx.env, queue, latencyMs);
   try {
     const config = { ...ctx.config, TEMPORAL_TASK_QUEUE: queue };
-    // BENCH_SLICE_TARGET_MS tries another slice sizing (workflows/batch.ts, sliceTargetMs).
-    const runOptions = process.env.BENCH_SLICE_TARGET_MS ? { sliceTargetMs: Number(process.env.BENCH_SLICE_TARGET_MS) } : undefined;
+    // BENCH_LANE_TARGET_MS tries another lane sizing (workflows/batch.ts, laneTargetMs).
+    const runOptions = process.env.BENCH_LANE_TARGET_MS ? { laneTargetMs: Number(process.env.BENCH_LANE_TARGET_MS) } : undefined;
     const s = await submitBatch(
       { db: ctx.db, temporal: ctx.client, config },
       { name: `bench ${label}`, parameterSets: parameterSets(ctx, items), concurrentProcessing: CONCURRENCY },
@@ -151,7 +151,7 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
     const result = await whileWorkerRuns(worker, ctx.client.workflow.getHandle(s.workflowId).result());
     if (result.status !== 'completed') throw new Error(`${label}: batch ended ${result.status}`);
     const breakdown = await activityBreakdown(ctx.client, s.workflowId);
-    log(`  ${label}: ${breakdown.slices} activities for ${breakdown.items} items (${breakdown.distinctItems} distinct, ${breakdown.scheduledTwice} scheduled twice); means: scheduled -> completed ${breakdown.activityMs} ms (of which scheduled -> started ${breakdown.startMs} ms), completed -> the workflow task that reacts completed ${breakdown.turnaroundMs} ms`);
+    log(`  ${label}: ${breakdown.lanes} activities for ${breakdown.items} items (${breakdown.distinctItems} distinct, ${breakdown.scheduledTwice} scheduled twice); means: scheduled -> completed ${breakdown.activityMs} ms (of which scheduled -> started ${breakdown.startMs} ms), completed -> the workflow task that reacts completed ${breakdown.turnaroundMs} ms`);
     return { ...(await throughput(ctx.db, s.jobId)), jobId: s.jobId, workflowId: s.workflowId, peakRssMb: peakRssMb(worker.pid!), breakdown };
   } finally {
     await stopWorker(worker);
@@ -160,7 +160,7 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
 
 /**
  * Where an item's time goes, from the histories of every run: how many item
- * activities (slices) ran for how many items, and their mean duration
+ * activities (lanes) ran for how many items, and their mean duration
  * (scheduled -> completed, as the server saw it).
  */
 async function activityBreakdown(client: Client, workflowId: string) {
@@ -169,7 +169,7 @@ async function activityBreakdown(client: Client, workflowId: string) {
     const sec = typeof ts?.seconds === 'number' ? ts.seconds : (ts?.seconds?.toNumber() ?? 0);
     return sec * 1000 + (ts?.nanos ?? 0) / 1e6;
   };
-  let slices = 0;
+  let lanes = 0;
   let items = 0;
   let activityMs = 0;
   let startMs = 0;
@@ -180,12 +180,12 @@ async function activityBreakdown(client: Client, workflowId: string) {
   for await (const wf of client.workflow.list({ query: `WorkflowId="${workflowId}"` })) {
     // Event ids are per run.
     const scheduled = new Map<number, { at: number; items: number }>();
-    // Completions waiting for the workflow task that reacts to them (and dispatches the next slice).
+    // Completions waiting for the workflow task that reacts to them (and dispatches the next lane).
     let waiting: number[] = [];
     for (const e of (await client.workflow.getHandle(workflowId, wf.runId).fetchHistory()).events ?? []) {
       const at = ms(e.eventTime);
       const sch = e.activityTaskScheduledEventAttributes;
-      if (sch?.activityType?.name === 'processSlice') {
+      if (sch?.activityType?.name === 'processLane') {
         const payload = sch.input?.payloads?.[0]?.data;
         const ids = payload ? (JSON.parse(Buffer.from(payload).toString()) as { itemIds: string[] }).itemIds : [];
         for (const id of ids) {
@@ -200,7 +200,7 @@ async function activityBreakdown(client: Client, workflowId: string) {
       const done = e.activityTaskCompletedEventAttributes;
       const s = done ? scheduled.get(Number(done.scheduledEventId)) : undefined;
       if (s) {
-        slices++;
+        lanes++;
         items += s.items;
         activityMs += at - s.at;
         waiting.push(at);
@@ -213,7 +213,7 @@ async function activityBreakdown(client: Client, workflowId: string) {
     }
   }
   const mean = (total: number, n: number) => (n === 0 ? 0 : Math.round(total / n));
-  return { slices, items, distinctItems: seen.size, scheduledTwice: twice.size, activityMs: mean(activityMs, slices), startMs: mean(startMs, slices), turnaroundMs: mean(turnaroundMs, turnarounds) };
+  return { lanes, items, distinctItems: seen.size, scheduledTwice: twice.size, activityMs: mean(activityMs, lanes), startMs: mean(startMs, lanes), turnaroundMs: mean(turnaroundMs, turnarounds) };
 }
 
 /**
@@ -233,14 +233,13 @@ async function plainRun(ctx: Ctx, items: number, latencyMs: number) {
   const queue = (ids.data ?? []).map((r) => r.id as string);
   const generator = createOfflineGenerator({ latencyMs, failureRate: 0 });
   const cache = new ScaffoldingCache(ctx.db);
-  const signal = new AbortController().signal;
   const runOne = async (itemId: string) => {
     const item = (await claimItem(ctx.db, itemId, new Date().toISOString()))!;
     const p = item.parameters;
     const [persona, arc, topic] = await Promise.all([cache.persona(p.persona_id), cache.arc(p.emotional_arc_id), cache.topic(p.training_topic_id)]);
     const template = (await cache.selectedTemplate(arc.arc_key, item.tier))!;
     const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }));
-    const r = await generator.generate({ itemId, prompt, persona, arc, topic, tier: item.tier, attempt: 1, signal });
+    const r = await generator.generate({ itemId, prompt, persona, arc, topic, tier: item.tier, attempt: 1, signal: new AbortController().signal });
     await completeItemWithConversation(ctx.db, itemId, {
       persona_id: persona.id, emotional_arc_id: arc.id, training_topic_id: topic.id, template_id: template.id, tier: item.tier,
       conversation: r.conversation, turn_count: r.conversation.turns.length, model: r.model, generator: r.generator,

@@ -12,6 +12,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { BatchActivities, ItemOutcome, JobSettings, ProcessItemResult } from '../activities';
+import type { ItemRef } from '../src/db/items';
 import type { JobStatus } from '../src/domain/enums';
 import {
   cancelSignal,
@@ -36,16 +37,18 @@ export interface BatchCounters {
 export interface BatchRunOptions {
   /** Items fetched per page (default 100). */
   pageSize?: number;
-  /** Items dispatched per run before continue-as-new (default 500). */
+  /** New items taken per run before continue-as-new (default 5000; `lanesPerRun` usually ends a run first). */
   itemsPerRun?: number;
+  /** Lane activities per run before continue-as-new (default 500): what bounds the history. */
+  lanesPerRun?: number;
   /** Minimum time between two counter writes to the job row (default 1000 ms). */
   progressIntervalMs?: number;
   /** Attempts of one item's chain for transient failures (default 5). */
   maxItemAttempts?: number;
-  /** Most items one activity (a slice) may carry (default 10; 1 = one activity per item). */
-  maxSliceSize?: number;
-  /** Slices of fast items are sized to last about this long (default 500 ms): see `sliceSize`. */
-  sliceTargetMs?: number;
+  /** Most items one activity (a lane) may carry (default 25; 1 = one activity per item). */
+  maxLaneSize?: number;
+  /** Lanes of fast items are sized to last about this long (default 2000 ms): see `laneSize`. */
+  laneTargetMs?: number;
 }
 
 /**
@@ -58,7 +61,7 @@ export interface BatchWorkflowInput {
   cursor?: number;
   counters?: BatchCounters;
   /** State an operator set, carried across continue-as-new. */
-  carried?: { paused: boolean; concurrency?: number; activeMs: number; run: number; startedAt?: number; sliceMs?: number };
+  carried?: { paused: boolean; concurrency?: number; activeMs: number; run: number; startedAt?: number; itemMs?: number };
   options?: BatchRunOptions;
 }
 
@@ -90,11 +93,12 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   assertJobId(jobId);
   const opts = {
     pageSize: input.options?.pageSize ?? 100,
-    itemsPerRun: input.options?.itemsPerRun ?? 500,
+    itemsPerRun: input.options?.itemsPerRun ?? 5000,
+    lanesPerRun: input.options?.lanesPerRun ?? 500,
     progressIntervalMs: input.options?.progressIntervalMs ?? 1000,
     maxItemAttempts: input.options?.maxItemAttempts ?? 5,
-    maxSliceSize: input.options?.maxSliceSize ?? 10,
-    sliceTargetMs: input.options?.sliceTargetMs ?? 500,
+    maxLaneSize: input.options?.maxLaneSize ?? 25,
+    laneTargetMs: input.options?.laneTargetMs ?? 2000,
   };
   const items = proxyActivities<BatchActivities>({
     startToCloseTimeout: '10 minutes',
@@ -118,6 +122,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   let cursor = input.cursor ?? 0;
   let paused = input.carried?.paused ?? false;
   let concurrency: number | undefined = input.carried?.concurrency;
+  // Lanes running: each runs one item at a time, so this is also the items in flight.
   let inFlight = 0;
   let cancelRequested = false;
   let stopReason: string | undefined;
@@ -129,21 +134,33 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   // Active (unpaused) time across runs, for the ETA.
   let activeMs = input.carried?.activeMs ?? 0;
   let activeSince: number | undefined = status === 'processing' ? Date.now() : undefined;
-  // How long a slice's activity takes (moving average of results): items of one slice run concurrently, so about one item's time.
-  let sliceMs = input.carried?.sliceMs;
+  // How long one item takes in a lane (moving average of lane results).
+  let itemMs = input.carried?.itemMs;
+  // Items lanes handed back unstarted (a pause or stop reached them, or a retried lane ran only its failed item), by position: they go out first.
+  const returned: ItemRef[] = [];
+  // New items taken from pages, and lanes started, in this run.
+  let takenThisRun = 0;
+  let lanesThisRun = 0;
   const windowSize = () => concurrency ?? job.concurrency;
   /**
-   * Items per activity. Slow items (over sliceTargetMs / 2: every LLM call) go one per activity, as
-   * the design has it. Fast ones are grouped so one activity lasts about `sliceTargetMs`: the
-   * Temporal server and worker pay per activity, not per item. The target is short because a slice
-   * waits for its slowest item (the bench measured 0.65 of the limit at 200 ms items with a 500 ms
-   * target, 0.55 with 2,000 ms). At most a quarter of the window, so several slices are always in
-   * flight and the window refills evenly; 1 until the first results tell how long items take.
+   * Items per lane. Slow items (over laneTargetMs / 2: every LLM call) go one per activity, as the
+   * design has it. Fast ones share a lane that lasts about `laneTargetMs`: the Temporal server and
+   * worker pay per activity, not per item, and a lane runs its items one after another, so it never
+   * waits for a neighbour. Near the end of a run or of the job, lanes shrink to what is left over
+   * the window (guided self-scheduling), so the last lanes end together and no slot idles through a
+   * long tail. 1 until the first results tell how long items take.
    */
-  const sliceSize = () => {
-    if (sliceMs === undefined) return 1;
-    const cap = Math.max(1, Math.min(opts.maxSliceSize, Math.floor(windowSize() / 4)));
-    return Math.max(1, Math.min(cap, Math.floor(opts.sliceTargetMs / Math.max(sliceMs, 1))));
+  const laneSize = () => {
+    if (itemMs === undefined) return 1;
+    const target = Math.max(1, Math.min(opts.maxLaneSize, Math.floor(opts.laneTargetMs / Math.max(itemMs, 1))));
+    const left = returned.length + Math.max(0, Math.min(opts.itemsPerRun - takenThisRun, job.totalItems - cursor));
+    return Math.max(1, Math.min(target, Math.ceil(left / windowSize())));
+  };
+  /** Every item at or below this position has ended or is in flight; the next run pages from here. */
+  const resumeCursor = () => (returned.length === 0 ? cursor : Math.min(cursor, returned[0]!.position - 1));
+  const giveBack = (refs: ItemRef[]) => {
+    returned.push(...refs);
+    returned.sort((a, b) => a.position - b.position);
   };
 
   const processed = () => counters.successful + counters.failed;
@@ -164,7 +181,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     inFlight,
     concurrency: windowSize(),
     etaSeconds: etaSeconds(),
-    cursor,
+    cursor: resumeCursor(),
     run,
   });
 
@@ -172,6 +189,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   let syncing = false;
   let syncAgain = false;
   let lastSyncAt = 0;
+  // The status the job row shows (the last write that landed): lanes start items only while it lets them (claim_batch_item).
+  let rowStatus: JobStatus | undefined;
   const sync = async (): Promise<void> => {
     if (syncing) {
       syncAgain = true;
@@ -191,9 +210,12 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
           ...(concurrency === undefined ? {} : { concurrent_processing: concurrency }),
           estimated_time_remaining: p.etaSeconds,
           ...(startedAt === undefined ? {} : { started_at: new Date(startedAt).toISOString() }),
+          // The stop reason, once there is one: every lane's next claim sees it and starts nothing more.
+          ...(stopReason === undefined ? {} : { error_message: stopReason }),
         };
         // Job-row writes must land even while the dispatch is being cancelled.
         await CancellationScope.nonCancellable(() => control.syncJob({ jobId, patch }));
+        rowStatus = patch.status;
       } while (syncAgain);
     } finally {
       syncing = false;
@@ -205,7 +227,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   };
   const checkpoint = (reason: 'pause' | 'continue_as_new') =>
     CancellationScope.nonCancellable(() =>
-      control.writeCheckpoint({ jobId, runId: workflowInfo().runId, cursorPosition: cursor, counters: { ...counters }, reason }),
+      control.writeCheckpoint({ jobId, runId: workflowInfo().runId, cursorPosition: resumeCursor(), counters: { ...counters }, reason }),
     );
   const setStatus = (next: JobStatus) => {
     if (status === next) return;
@@ -251,6 +273,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   });
 
   Object.assign(job, await control.loadJob(jobId));
+  rowStatus = job.status;
   concurrency ??= job.concurrency;
   upsertSearchAttributes([
     { key: BatchTierKey, value: job.tier },
@@ -260,6 +283,12 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     // The row already ended (e.g. a duplicate start): nothing to do.
     return { jobId, status: job.status, successful: counters.successful, failed: counters.failed, cancelled: 0 };
   }
+  // Lanes wait for the row to show what the workflow says (see canStart): make it so.
+  if (rowStatus !== status) void sync();
+  // With a stop policy a lane ends at its first failure, so the workflow decides at once whether the job stops.
+  const stopAfterFailure = job.errorHandling === 'stop' || (job.toleratedFailurePercent !== null && job.toleratedFailurePercent < 100);
+  /** Lanes may start: not paused, and the row no longer says paused (a lane's claim would refuse). */
+  const canStart = () => !paused && rowStatus !== 'paused';
 
   const onItemEnded = (result: ProcessItemResult) => {
     if (result.outcome === 'completed') counters.successful++;
@@ -267,8 +296,10 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       counters.failed++;
       if (!stopReason && job.errorHandling === 'stop') {
         stopReason = `error handling 'stop': item ${result.position} failed: ${result.errorMessage ?? 'unknown error'}`;
+        void sync();
       } else if (!stopReason && job.toleratedFailurePercent !== null && counters.failed * 100 > job.toleratedFailurePercent * job.totalItems) {
         stopReason = `failures exceeded the tolerated ${job.toleratedFailurePercent}% (${counters.failed} of ${job.totalItems} items failed)`;
+        void sync();
       }
     }
   };
@@ -277,27 +308,31 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     if (outcome?.status === 'completed') onItemEnded({ outcome: 'completed', position: ref.position });
     else if (outcome?.status === 'failed') onItemEnded({ outcome: 'failed', position: ref.position, errorMessage: outcome.error_message ?? undefined });
   };
-  const runSlice = async (refs: Array<{ id: string; position: number }>): Promise<void> => {
+  const runLane = async (refs: ItemRef[]): Promise<void> => {
     const itemIds = refs.map((r) => r.id);
+    const byId = new Map(refs.map((r) => [r.id, r]));
     try {
-      const { results, elapsedMs } = await items.processSlice({ jobId, itemIds });
-      sliceMs = sliceMs === undefined ? elapsedMs : 0.7 * sliceMs + 0.3 * elapsedMs;
+      const { results, held, ran, elapsedMs } = await items.processLane({ jobId, itemIds, stopAfterFailure });
+      if (ran > 0) itemMs = itemMs === undefined ? elapsedMs / ran : 0.7 * itemMs + (0.3 * elapsedMs) / ran;
       for (const result of results) onItemEnded(result);
+      giveBack(held.map((id) => byId.get(id)!));
     } catch (err) {
       const cancelled = isCancellation(err);
-      // A cancelled one-item slice ended nothing; otherwise ask the database what did end (and fail the rest when retries ran out).
+      // A cancelled one-item lane ended nothing; otherwise ask the database what did end (and fail the item the lane was running when its retries ran out).
       if (!cancelled || refs.length > 1) {
         const failMessage = cancelled ? undefined : `gave up after ${opts.maxItemAttempts} attempts: ${rootMessage(err)}`;
         const outcomes = await CancellationScope.nonCancellable(() => control.settleItems({ itemIds, failMessage }));
-        const byId = new Map(outcomes.map((o) => [o.id, o]));
+        const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
         for (const ref of refs) {
-          const outcome = byId.get(ref.id);
-          // An item whose row vanished still counts once, as failed, when the slice gave up.
-          countOutcome(ref, outcome ?? (failMessage === undefined ? undefined : { id: ref.id, position: ref.position, status: 'failed', error_message: failMessage }));
+          const outcome = outcomeById.get(ref.id);
+          // Never started: it goes out again in another lane (unless the job is ending: finalize cancels it).
+          if (outcome?.status === 'queued' && !cancelled) giveBack([ref]);
+          // An item whose row vanished still counts once, as failed, when the lane gave up.
+          else countOutcome(ref, outcome ?? (failMessage === undefined ? undefined : { id: ref.id, position: ref.position, status: 'failed', error_message: failMessage }));
         }
       }
     } finally {
-      inFlight -= refs.length;
+      inFlight--;
       describe();
       syncSoon();
     }
@@ -315,39 +350,46 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     return page[pageIndex++];
   };
 
-  let dispatchedThisRun = 0;
+  /** Up to `want` items for a lane: handed-back ones first, then new ones from the pages. */
+  const takeItems = async (want: number): Promise<ItemRef[]> => {
+    const refs = returned.splice(0, want);
+    while (refs.length < want) {
+      const ref = await nextItem();
+      if (!ref) break;
+      refs.push(ref);
+      // At once, not per lane: the next page is fetched after the cursor.
+      cursor = ref.position;
+      takenThisRun++;
+    }
+    return refs;
+  };
+
   let continueRun = false;
   let nativeCancel: unknown;
   try {
     await dispatchScope.run(async () => {
       for (;;) {
-        // Wait for room for a whole slice, so slices do not fragment into single items.
-        await condition(
-          () => cancelRequested || stopReason !== undefined || (!paused && windowSize() - inFlight >= Math.min(sliceSize(), windowSize())),
-        );
+        await condition(() => cancelRequested || stopReason !== undefined || (canStart() && inFlight < windowSize()));
         if (cancelRequested || stopReason) break;
-        if (dispatchedThisRun >= opts.itemsPerRun || workflowInfo().continueAsNewSuggested) {
+        if (takenThisRun >= opts.itemsPerRun || lanesThisRun >= opts.lanesPerRun || workflowInfo().continueAsNewSuggested) {
           continueRun = true;
           break;
         }
-        const want = Math.min(sliceSize(), windowSize() - inFlight, opts.itemsPerRun - dispatchedThisRun);
-        const refs: Array<{ id: string; position: number }> = [];
-        while (refs.length < want) {
-          const ref = await nextItem();
-          if (!ref) break;
-          refs.push(ref);
-          // At once, not per slice: the next page is fetched after the cursor.
-          cursor = ref.position;
+        const refs = await takeItems(laneSize());
+        if (refs.length === 0) {
+          if (inFlight === 0) break;
+          // Running lanes may still hand items back (a pause reached them): wait for them, then look again.
+          await condition(() => cancelRequested || stopReason !== undefined || inFlight === 0 || returned.length > 0);
+          continue;
         }
-        if (refs.length === 0) break;
         if (startedAt === undefined) {
           startedAt = Date.now();
           setStatus('processing');
           void sync();
         }
-        inFlight += refs.length;
-        dispatchedThisRun += refs.length;
-        void runSlice(refs);
+        inFlight++;
+        lanesThisRun++;
+        void runLane(refs);
       }
       await condition(() => inFlight === 0);
     });
@@ -365,9 +407,10 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     if (activeSince !== undefined) activeMs += Date.now() - activeSince;
     return continueAsNew<typeof batchWorkflow>({
       jobId,
-      cursor,
+      // Items lanes handed back while the run drained are at or below the cursor: the next run pages them again.
+      cursor: resumeCursor(),
       counters,
-      carried: { paused, concurrency, activeMs, run: run + 1, startedAt, sliceMs },
+      carried: { paused, concurrency, activeMs, run: run + 1, startedAt, itemMs },
       options: input.options,
     });
   }
@@ -394,7 +437,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       successful: counters.successful,
       failed: counters.failed,
       errorMessage,
-      checkpoint: { runId: workflowInfo().runId, cursorPosition: cursor, counters: { ...counters } },
+      checkpoint: { runId: workflowInfo().runId, cursorPosition: resumeCursor(), counters: { ...counters } },
     }),
   );
   setStatus(finalStatus);

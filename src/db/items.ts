@@ -44,29 +44,19 @@ export async function claimItem(db: Db, itemId: string, startedAt: string): Prom
   return unwrap('batch_items', await db.from('batch_items').select('*').eq('id', itemId).maybeSingle<BatchItemRow>()) ?? undefined;
 }
 
+/** What `claimLaneItem` found: the item must wait (the job may not start items now), or its row. */
+export type LaneClaim = { held: true } | { held: false; item: BatchItemRow };
+
 /**
- * `claimItem` for several items in one round trip (a slice): the rows that
- * were queued or processing come back marked processing; ended ones come
- * back as they are, untouched. Ids with no row are missing from the map.
+ * Starts a lane's next item (`claim_batch_item`, one round trip): marks it
+ * processing and returns its row, unless the job may not start items now
+ * (paused, ended, stopping), then `{ held: true }` and nothing is written.
+ * A started or ended item comes back whatever the job says (a retried lane
+ * redoes or skips it). Undefined when the item does not exist.
  */
-export async function claimItems(db: Db, itemIds: string[], startedAt: string): Promise<Map<string, BatchItemRow>> {
-  const claimed = unwrap(
-    'batch_items',
-    await db
-      .from('batch_items')
-      .update({ status: 'processing', started_at: startedAt, progress: 10 })
-      .in('id', itemIds)
-      .in('status', ['queued', 'processing'])
-      .select('*')
-      .returns<BatchItemRow[]>(),
-  );
-  const rows = new Map(claimed.map((row) => [row.id, row]));
-  const rest = itemIds.filter((id) => !rows.has(id));
-  if (rest.length > 0) {
-    const ended = unwrap('batch_items', await db.from('batch_items').select('*').in('id', rest).returns<BatchItemRow[]>());
-    for (const row of ended) rows.set(row.id, row);
-  }
-  return rows;
+export async function claimLaneItem(db: Db, itemId: string, startedAt: string): Promise<LaneClaim | undefined> {
+  const { data, error } = await db.rpc('claim_batch_item', { p_item_id: itemId, p_started_at: startedAt });
+  return (unwrap('claim_batch_item', { data: (data ?? null) as LaneClaim | null, error }) as LaneClaim | null) ?? undefined;
 }
 
 /** Where an item stands, as the workflow counts it. */
@@ -78,10 +68,11 @@ export interface ItemOutcome {
 }
 
 /**
- * Fails the items of `itemIds` that have not ended with `message` (when
+ * Fails the items of `itemIds` that are processing with `message` (when
  * given), then returns the status of every one of them: how a workflow
- * learns what a slice it gave up on (or cancelled) did finish. `failedNow`
- * counts the items this call failed (0 when it runs again).
+ * learns what a lane it gave up on (or cancelled) did finish, and which of
+ * its items never started (still queued). `failedNow` counts the items this
+ * call failed (0 when it runs again).
  */
 export async function settleItems(db: Db, itemIds: string[], message?: string): Promise<{ outcomes: ItemOutcome[]; failedNow: number }> {
   let failedNow = 0;
@@ -92,7 +83,7 @@ export async function settleItems(db: Db, itemIds: string[], message?: string): 
         .from('batch_items')
         .update({ status: 'failed', error_message: message, completed_at: new Date().toISOString() })
         .in('id', itemIds)
-        .in('status', ['queued', 'processing'])
+        .eq('status', 'processing')
         .select('id'),
     );
     failedNow = failed.length;

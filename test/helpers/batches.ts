@@ -55,14 +55,14 @@ export function byStatus(items: BatchItemRow[]): Record<string, number> {
   return out;
 }
 
-/** The item ids of each `processSlice` activity a batch scheduled, over every run (from the histories). */
-export async function sliceItemIds(h: Harness, workflowId: string): Promise<string[][]> {
+/** The item ids of each `processLane` activity a batch scheduled, over every run (from the histories). */
+export async function laneItemIds(h: Harness, workflowId: string): Promise<string[][]> {
   const out: string[][] = [];
   for await (const wf of h.client.workflow.list({ query: `WorkflowId="${workflowId}"` })) {
     const history = await h.client.workflow.getHandle(workflowId, wf.runId).fetchHistory();
     for (const e of history.events ?? []) {
       const a = e.activityTaskScheduledEventAttributes;
-      if (a?.activityType?.name !== 'processSlice') continue;
+      if (a?.activityType?.name !== 'processLane') continue;
       out.push((JSON.parse(Buffer.from(a.input!.payloads![0]!.data!).toString()) as { itemIds: string[] }).itemIds);
     }
   }

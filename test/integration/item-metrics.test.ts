@@ -10,7 +10,7 @@ import { abortableSleep, createOfflineGenerator, TransientGenerationError, type 
 import { INF_BUCKET, ITEM_DURATION_BUCKETS, ITEM_OUTCOMES, ItemMetricsRecorder, type ItemMetricsSnapshot } from '../../src/metrics/item-metrics';
 import { ItemMetricsReporter } from '../../src/metrics/item-metrics-reporter';
 import { cancelSignal } from '../../workflows/batch';
-import { byStatus, itemRows, runToEnd, sliceItemIds, submit, type Harness } from '../helpers/batches';
+import { byStatus, itemRows, runToEnd, laneItemIds, submit, type Harness } from '../helpers/batches';
 import { seedIds, stackEnv, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { createTemplate, GOOD_TEMPLATE_TEXT } from '../helpers/scaffolding';
 
@@ -182,9 +182,9 @@ describe('item metrics: workers count, Postgres sums, GET /metrics exposes', () 
     const recorded = recorder.snapshot();
 
     // g completes, b fails for good in its first attempt, t fails transiently on both of its 2 attempts.
-    // After a first wave of single items, fast items travel two to an activity (a quarter of the
-    // window of 8), so a t shares a slice with items that end in the first attempt: its retry
-    // finds them ended and must not count them again.
+    // After a first wave of single items, fast items travel several to an activity (a lane), so a t
+    // shares a lane with items that end in the first attempt: its retry finds them ended and must
+    // not count them again.
     const { submitted, result, items } = await runToEnd(
       h,
       { parameterSets: sets(`gggggggg${'tgtgtgbg'.repeat(2)}`), errorHandling: 'continue', concurrentProcessing: 8 },
@@ -195,7 +195,7 @@ describe('item metrics: workers count, Postgres sums, GET /metrics exposes', () 
     const gaveUp = items.filter((i) => i.status === 'failed' && i.error_message?.startsWith('gave up after 2 attempts')).length;
     expect(gaveUp).toBe(6);
     const transient = new Set(items.filter((i) => i.parameters.template_id === templates.t).map((i) => i.id));
-    const mixed = (await sliceItemIds(h, submitted.workflowId)).filter((ids) => ids.length > 1 && ids.some((id) => transient.has(id)));
+    const mixed = (await laneItemIds(h, submitted.workflowId)).filter((ids) => ids.length > 1 && ids.some((id) => transient.has(id)));
     expect(mixed.length).toBeGreaterThan(0);
 
     const row = await ownRowFlushed();
@@ -203,7 +203,7 @@ describe('item metrics: workers count, Postgres sums, GET /metrics exposes', () 
     const after = itemSeries(afterText);
     const d = delta(before, after);
 
-    // Exactly the job's rows: every item once, whichever attempt (or slice) ended it.
+    // Exactly the job's rows: every item once, whichever attempt (or lane) ended it.
     expect({ completed: d.completed, failed: d.failed, cancelled: d.cancelled }).toEqual({ completed: 16, failed: 8, cancelled: 0 });
     // Each t item erred on both of its attempts; items that ended in an attempt are never counted again by a retry.
     expect(d.attemptErrors).toBe(6 * 2);
