@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Db } from '../src/db/client';
-import { completeItemWithConversation } from '../src/db/conversations';
+import { completeItemWithConversation, type ConversationRecord } from '../src/db/conversations';
 import { recordFailedGeneration } from '../src/db/failed-generations';
 import { claimItem, failItem } from '../src/db/items';
 import type { ScaffoldingCache } from '../src/db/scaffolding';
@@ -53,10 +53,18 @@ const HEARTBEAT_EVERY_MS = 200;
  * takes a slot of the global limit (one more RPC) and waits for it. With
  * `itemMetrics`, how each attempt ends is counted (`timeItemAttempt`).
  */
-export async function processItemChain(deps: ItemChainDeps, input: ProcessItemInput, claimed?: BatchItemRow | null): Promise<ProcessItemResult> {
-  const { alreadyEnded: _alreadyEnded, ...result } = await timeItemAttempt(deps.itemMetrics, () => runItemChain(deps, input, claimed));
+export async function processItemChain(
+  deps: ItemChainDeps,
+  input: ProcessItemInput,
+  claimed?: BatchItemRow | null,
+  persist?: PersistConversation,
+): Promise<ProcessItemResult> {
+  const { alreadyEnded: _alreadyEnded, ...result } = await timeItemAttempt(deps.itemMetrics, () => runItemChain(deps, input, claimed, persist));
   return result;
 }
+
+/** Stores the conversation and completes the item, idempotently; returns the conversation id. A lane passes one that also claims its next item. */
+export type PersistConversation = (itemId: string, record: ConversationRecord) => Promise<string>;
 
 /** What the item chain needs, and optionally the worker's item metrics (absent: nothing is counted). */
 export type ItemChainDeps = Parameters<typeof runItemChain>[0] & { itemMetrics?: ItemMetricsRecorder };
@@ -66,6 +74,7 @@ async function runItemChain(
   input: ProcessItemInput,
   /** The row when a lane already claimed it (`claimLaneItem`); null when it does not exist. */
   claimed?: BatchItemRow | null,
+  persist: PersistConversation = (itemId, record) => completeItemWithConversation(deps.db, itemId, record),
 ): Promise<ItemChainResult> {
   const ctx = Context.current();
   const item = claimed === undefined ? await claimItem(deps.db, input.itemId, new Date().toISOString()) : claimed;
@@ -106,7 +115,7 @@ async function runItemChain(
     } finally {
       clearInterval(heartbeat);
     }
-    const conversationId = await completeItemWithConversation(deps.db, item.id, {
+    const conversationId = await persist(item.id, {
       persona_id: persona.id,
       emotional_arc_id: arc.id,
       training_topic_id: topic.id,

@@ -1,7 +1,8 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { claimLaneItem } from '../src/db/items';
-import { processItemChain, type ItemChainDeps, type ProcessItemResult } from './process-item';
+import { completeItemAndClaimNext } from '../src/db/conversations';
+import { claimLaneItem, type LaneClaim } from '../src/db/items';
+import { processItemChain, type ItemChainDeps, type PersistConversation, type ProcessItemResult } from './process-item';
 
 /** Input of a lane: a few items of one job, ids only, run in this order. */
 export interface ProcessLaneInput {
@@ -34,7 +35,9 @@ export interface ProcessLaneResult {
  * Each item is started by `claimLaneItem`, which refuses while the job may
  * not start items (paused, ended, stopping): the lane then hands back what it
  * did not start and ends, so a pause or a stop reaches every running lane at
- * its next item, through the database.
+ * its next item, through the database. After a completed item the next one
+ * is claimed in the same round trip that stores the conversation
+ * (`completeItemAndClaimNext`): one call per item on the happy path.
  *
  * Errors: an item that ends keeps its outcome in the database. A transient
  * error throws the lane; Temporal retries it with backoff, and the retry
@@ -49,16 +52,30 @@ export async function processLane(deps: ItemChainDeps, input: ProcessLaneInput):
   const results: ProcessLaneResult['results'] = [];
   let ran = 0;
   const handBack = (from: number): ProcessLaneResult => ({ results, held: input.itemIds.slice(from), ran, elapsedMs: Date.now() - started });
+  // The next item's claim when it was made with the last item's completion.
+  let claimedAhead: { claim: LaneClaim | undefined } | undefined;
   for (let i = 0; i < input.itemIds.length; i++) {
     const itemId = input.itemIds[i]!;
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`lane cancelled before item ${i + 1} of ${input.itemIds.length}`);
     // A retry is about the item that failed: it runs that one and hands the others back.
-    if (ctx.info.attempt > 1 && ran > 0) return handBack(i);
-    const claim = await claimLaneItem(deps.db, itemId, new Date().toISOString());
+    const retrying = ctx.info.attempt > 1;
+    if (retrying && ran > 0) return handBack(i);
+    const claim = claimedAhead ? claimedAhead.claim : await claimLaneItem(deps.db, itemId, new Date().toISOString());
+    claimedAhead = undefined;
     if (!claim) throw ApplicationFailure.nonRetryable(`batch item '${itemId}' does not exist`, 'ItemNotFound');
     if (claim.held) return handBack(i);
     const wasOpen = claim.item.status === 'queued' || claim.item.status === 'processing';
-    const result = await processItemChain(deps, { jobId: input.jobId, itemId, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts }, claim.item);
+    const nextId = retrying ? undefined : input.itemIds[i + 1];
+    const persist: PersistConversation | undefined =
+      nextId === undefined
+        ? undefined
+        : async (id, record) => {
+            const { conversationId, next } = await completeItemAndClaimNext(deps.db, id, record, nextId, new Date().toISOString());
+            claimedAhead = { claim: next };
+            return conversationId;
+          };
+    const chainInput = { jobId: input.jobId, itemId, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts };
+    const result = await processItemChain(deps, chainInput, claim.item, persist);
     results.push({ ...result, id: itemId });
     if (wasOpen) ran++;
     // Throttled by the worker (maxHeartbeatThrottleInterval): how a cancel reaches a lane between items.

@@ -338,15 +338,25 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     }
   };
 
-  let page: Array<{ id: string; position: number }> = [];
+  let page: ItemRef[] = [];
   let pageIndex = 0;
   let exhausted = false;
+  // The next page, asked for once half of the current one is taken, so lanes never wait for a page.
+  let nextPage: Promise<ItemRef[]> | undefined;
+  const fetchPage = (afterPosition: number) => {
+    const fetched = control.fetchItemPage({ jobId, afterPosition, limit: opts.pageSize });
+    // Awaited by nextItem, or dropped when the run ends first (a cancel rejects it): never an unhandled rejection.
+    fetched.catch(() => undefined);
+    return fetched;
+  };
   const nextItem = async () => {
     if (pageIndex >= page.length && !exhausted) {
-      page = await control.fetchItemPage({ jobId, afterPosition: cursor, limit: opts.pageSize });
+      page = await (nextPage ?? fetchPage(cursor));
+      nextPage = undefined;
       pageIndex = 0;
       exhausted = page.length < opts.pageSize;
     }
+    if (!exhausted && nextPage === undefined && pageIndex >= page.length / 2) nextPage = fetchPage(page[page.length - 1]!.position);
     return page[pageIndex++];
   };
 
@@ -400,6 +410,11 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   }
   // Cancelled items settle once their activities confirm the cancellation.
   await CancellationScope.nonCancellable(() => condition(() => inFlight === 0 && !syncing));
+  // A page asked for ahead of time is not needed any more; let it finish so no activity outlives the run.
+  await nextPage?.then(
+    () => undefined,
+    () => undefined,
+  );
 
   if (continueRun && !cancelRequested && !stopReason) {
     await checkpoint('continue_as_new');

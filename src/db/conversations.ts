@@ -1,4 +1,5 @@
 import type { Tier } from '../domain/enums';
+import type { LaneClaim } from './items';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
@@ -26,4 +27,27 @@ export interface ConversationRecord {
  */
 export async function completeItemWithConversation(db: Db, itemId: string, record: ConversationRecord): Promise<string> {
   return unwrap('conversations', await db.rpc('complete_batch_item', { p_item_id: itemId, p_conversation: record }));
+}
+
+/**
+ * `completeItemWithConversation`, then `claimLaneItem` for the lane's next
+ * item, in one round trip and one transaction (`complete_batch_item_and_claim`):
+ * a lane moves from one item to the next with one call instead of two.
+ * `next` is undefined when that item does not exist.
+ */
+export async function completeItemAndClaimNext(
+  db: Db,
+  itemId: string,
+  record: ConversationRecord,
+  nextItemId: string,
+  startedAt: string,
+): Promise<{ conversationId: string; next: LaneClaim | undefined }> {
+  const { data, error } = await db.rpc('complete_batch_item_and_claim', {
+    p_item_id: itemId,
+    p_conversation: record,
+    p_next_item_id: nextItemId,
+    p_started_at: startedAt,
+  });
+  const result = unwrap('conversations', { data: (data ?? null) as { conversation_id: string; next: LaneClaim | null } | null, error });
+  return { conversationId: result.conversation_id, next: result.next ?? undefined };
 }

@@ -45,4 +45,4 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** Postgres functions the code calls through supabase-js `rpc`. */
-export const REQUIRED_FUNCTIONS = ['create_batch_job', 'complete_batch_item', 'reserve_rate_slot', 'rate_limit_clock_ms', 'bulkgen_metrics', 'claim_batch_item'] as const;
+export const REQUIRED_FUNCTIONS = ['create_batch_job', 'complete_batch_item', 'reserve_rate_slot', 'rate_limit_clock_ms', 'bulkgen_metrics', 'claim_batch_item', 'complete_batch_item_and_claim'] as const;

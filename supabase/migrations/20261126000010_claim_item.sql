@@ -53,8 +53,31 @@ begin
 end
 $$;
 
-revoke execute on function public.claim_batch_item(uuid, timestamptz) from public, anon, authenticated;
-grant execute on function public.claim_batch_item(uuid, timestamptz) to service_role;
+-- complete_batch_item_and_claim: a lane's step from one item to the next in one round trip:
+-- complete_batch_item(p_item_id, p_conversation) (stores the conversation, completes the item,
+-- idempotent), then claim_batch_item(p_next_item_id, p_started_at), in one transaction. Returns
+-- {"conversation_id": uuid, "next": what claim_batch_item returns}. An error in either rolls back
+-- both: the lane retries the item, and complete_batch_item makes that safe.
+create or replace function public.complete_batch_item_and_claim(
+  p_item_id uuid, p_conversation jsonb, p_next_item_id uuid, p_started_at timestamptz)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = public, pg_temp
+as $$
+declare
+  v_conversation_id uuid;
+begin
+  v_conversation_id := public.complete_batch_item(p_item_id, p_conversation);
+  return jsonb_build_object('conversation_id', v_conversation_id,
+                            'next', public.claim_batch_item(p_next_item_id, p_started_at));
+end
+$$;
 
--- PostgREST caches the schema; ask it to reload so the function is callable at once.
+revoke execute on function public.claim_batch_item(uuid, timestamptz) from public, anon, authenticated;
+revoke execute on function public.complete_batch_item_and_claim(uuid, jsonb, uuid, timestamptz) from public, anon, authenticated;
+grant execute on function public.claim_batch_item(uuid, timestamptz) to service_role;
+grant execute on function public.complete_batch_item_and_claim(uuid, jsonb, uuid, timestamptz) to service_role;
+
+-- PostgREST caches the schema; ask it to reload so the functions are callable at once.
 notify pgrst, 'reload schema';
