@@ -151,7 +151,7 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
     const result = await whileWorkerRuns(worker, ctx.client.workflow.getHandle(s.workflowId).result());
     if (result.status !== 'completed') throw new Error(`${label}: batch ended ${result.status}`);
     const breakdown = await activityBreakdown(ctx.client, s.workflowId);
-    log(`  ${label}: ${breakdown.lanes} activities for ${breakdown.items} items (${breakdown.distinctItems} distinct, ${breakdown.scheduledTwice} scheduled twice); means: scheduled -> completed ${breakdown.activityMs} ms (of which scheduled -> started ${breakdown.startMs} ms), completed -> the workflow task that reacts completed ${breakdown.turnaroundMs} ms`);
+    log(`  ${label}: ${breakdown.lanes} activities for ${breakdown.items} items (${breakdown.distinctItems} distinct, ${breakdown.scheduledTwice} scheduled in more than one lane, i.e. handed back); means: scheduled -> completed ${breakdown.activityMs} ms (of which scheduled -> started ${breakdown.startMs} ms), completed -> the workflow task that reacts completed ${breakdown.turnaroundMs} ms`);
     return { ...(await throughput(ctx.db, s.jobId)), jobId: s.jobId, workflowId: s.workflowId, peakRssMb: peakRssMb(worker.pid!), breakdown };
   } finally {
     await stopWorker(worker);
@@ -338,7 +338,7 @@ async function scale(ctx: Ctx) {
   record('scale_items', SCALE_ITEMS, 'items', 'items in the batch');
   record('scale_total_s', total, 's', 'submit (job + items in one transaction) to workflow result');
   record('scale_items_per_sec', run.itemsPerSec, 'items/s', 'batch_items timestamps');
-  record('scale_runs', runs, 'runs', 'workflow runs (continue-as-new every 500 items)');
+  record('scale_runs', runs, 'runs', 'workflow runs (continue-as-new every 500 lane activities or 5,000 items)');
   record('max_history_events', maxEvents, 'events', 'largest history of any run of the batch (target <= 10,000)');
   record('worker_peak_rss_mb', run.peakRssMb, 'MB', 'VmHWM of the `bulkgen worker` process (target <= 400 MB)');
 }
