@@ -6,6 +6,7 @@
  *   --items N        items of the utilization/overhead batches (default 2000)
  *   --scale-items N  items of the scale batch (default 20000)
  *   --trials N       pause/cancel trials (default 20)
+ *   --repeat N       durable/plain pairs of utilization and overhead (default 1): medians, every pair listed
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -36,6 +37,7 @@ const only = arg('only', ALL.join(',')).split(',') as Part[];
 const ITEMS = Number(arg('items', '2000'));
 const SCALE_ITEMS = Number(arg('scale-items', arg('items-scale', '20000')));
 const TRIALS = Number(arg('trials', '20'));
+const REPEAT = Math.max(1, Number(arg('repeat', '1')));
 const CONCURRENCY = 20;
 
 const BENCH_ENV = {
@@ -255,24 +257,49 @@ async function plainRun(ctx: Ctx, items: number, latencyMs: number) {
   return { ...(await throughput(ctx.db, jobId)), jobId };
 }
 
+/**
+ * `--repeat` pairs of a durable run and the plain baseline, back to back, each pair's ratio taken
+ * within the pair; medians of each figure, with every pair's values in the description.
+ */
+async function pairs(ctx: Ctx, latencyMs: number, label: string) {
+  const runs: Array<{ durable: number; plain: number }> = [];
+  for (let i = 0; i < REPEAT; i++) {
+    if (REPEAT > 1) log(`  pair ${i + 1} of ${REPEAT}`);
+    const durable = await durableRun(ctx, ITEMS, latencyMs, label);
+    const plain = await plainRun(ctx, ITEMS, latencyMs);
+    runs.push({ durable: durable.itemsPerSec, plain: plain.itemsPerSec });
+  }
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((x, y) => x - y);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  const list = (xs: number[]) => (REPEAT === 1 ? '' : `; median of ${REPEAT} pairs: ${xs.map(round).join(', ')}`);
+  return { runs, median, list };
+}
+
 async function utilization(ctx: Ctx) {
   log(`\n== utilization: latency 200 ms, concurrency ${CONCURRENCY}, ${ITEMS} items`);
   const limit = CONCURRENCY / 0.2;
-  const durable = await durableRun(ctx, ITEMS, 200, 'util');
-  const plain = await plainRun(ctx, ITEMS, 200);
+  const { runs, median, list } = await pairs(ctx, 200, 'util');
+  const durable = runs.map((r) => r.durable / limit);
+  const plain = runs.map((r) => r.plain / limit);
+  const ratio = runs.map((r) => r.durable / r.plain);
   const how = `items/s from the first item entering 'processing' to the last 'completed' (batch_items timestamps) / limit ${limit} items/s (concurrency/latency)`;
-  record('utilization', durable.itemsPerSec / limit, 'ratio', `durable (Temporal) ${how}; ${round(durable.itemsPerSec)} items/s`);
-  record('utilization_plain', plain.itemsPerSec / limit, 'ratio', `plain supabase-js promise pool, same writes and wait; ${how}; ${round(plain.itemsPerSec)} items/s`);
-  record('utilization_vs_plain', durable.itemsPerSec / plain.itemsPerSec, 'ratio', 'utilization / utilization_plain (target >= 0.95)');
+  record('utilization', median(durable), 'ratio', `durable (Temporal) ${how}${list(durable)}`);
+  record('utilization_plain', median(plain), 'ratio', `plain supabase-js promise pool, same writes and wait; ${how}${list(plain)}`);
+  record('utilization_vs_plain', median(ratio), 'ratio', `utilization / utilization_plain of the same pair (target >= 0.95)${list(ratio)}`);
 }
 
 async function overhead(ctx: Ctx) {
   log(`\n== overhead: latency 0, concurrency ${CONCURRENCY}, ${ITEMS} items`);
-  const durable = await durableRun(ctx, ITEMS, 0, 'overhead');
-  const plain = await plainRun(ctx, ITEMS, 0);
-  record('items_per_sec', durable.itemsPerSec, 'items/s', 'durable path, latency 0 (batch_items timestamps)');
-  record('items_per_sec_plain', plain.itemsPerSec, 'items/s', 'plain supabase-js promise pool, same writes, latency 0');
-  record('overhead_ratio', durable.itemsPerSec / plain.itemsPerSec, 'ratio', 'items_per_sec / items_per_sec_plain (target >= 0.30)');
+  const { runs, median, list } = await pairs(ctx, 0, 'overhead');
+  const durable = runs.map((r) => r.durable);
+  const plain = runs.map((r) => r.plain);
+  const ratio = runs.map((r) => r.durable / r.plain);
+  record('items_per_sec', median(durable), 'items/s', `durable path, latency 0 (batch_items timestamps)${list(durable)}`);
+  record('items_per_sec_plain', median(plain), 'items/s', `plain supabase-js promise pool, same writes, latency 0${list(plain)}`);
+  record('overhead_ratio', median(ratio), 'ratio', `items_per_sec / items_per_sec_plain of the same pair (target >= 0.30)${list(ratio)}`);
 }
 
 async function control(ctx: Ctx) {

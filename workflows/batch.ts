@@ -47,7 +47,7 @@ export interface BatchRunOptions {
   maxItemAttempts?: number;
   /** Most items one activity (a lane) may carry (default 25; 1 = one activity per item). */
   maxLaneSize?: number;
-  /** Lanes of fast items are sized to last about this long (default 2000 ms): see `laneSize`. */
+  /** Lanes of fast items are sized to last about this long (default 4000 ms): see `laneSize`. */
   laneTargetMs?: number;
 }
 
@@ -98,7 +98,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     progressIntervalMs: input.options?.progressIntervalMs ?? 1000,
     maxItemAttempts: input.options?.maxItemAttempts ?? 5,
     maxLaneSize: input.options?.maxLaneSize ?? 25,
-    laneTargetMs: input.options?.laneTargetMs ?? 2000,
+    laneTargetMs: input.options?.laneTargetMs ?? 4000,
   };
   const items = proxyActivities<BatchActivities>({
     startToCloseTimeout: '10 minutes',
