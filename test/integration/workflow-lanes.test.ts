@@ -191,8 +191,9 @@ describe('lanes: fast items several to an activity one after another, slow items
 
   it("error handling 'stop': once an item failed, no lane starts another (the claim sees the failure)", async () => {
     let failedAt: number | undefined;
+    // Items take longer than writing the failure does, so each other lane starts at most one item after it.
     const gen = scriptedGenerator({
-      latencyMs: 30,
+      latencyMs: 150,
       fail: () => {
         if (failedAt !== undefined || gen.calls.size < 12) return undefined;
         failedAt = Date.now();
