@@ -308,6 +308,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     if (outcome?.status === 'completed') onItemEnded({ outcome: 'completed', position: ref.position });
     else if (outcome?.status === 'failed') onItemEnded({ outcome: 'failed', position: ref.position, errorMessage: outcome.error_message ?? undefined });
   };
+  // Items of cancelled lanes: settled together once the window is empty (one activity, not one per lane).
+  const cancelledItems: ItemRef[] = [];
   const runLane = async (refs: ItemRef[]): Promise<void> => {
     const itemIds = refs.map((r) => r.id);
     const byId = new Map(refs.map((r) => [r.id, r]));
@@ -317,18 +319,19 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       for (const result of results) onItemEnded(result);
       giveBack(held.map((id) => byId.get(id)!));
     } catch (err) {
-      const cancelled = isCancellation(err);
-      // A cancelled one-item lane ended nothing; otherwise ask the database what did end (and fail the item the lane was running when its retries ran out).
-      if (!cancelled || refs.length > 1) {
-        const failMessage = cancelled ? undefined : `gave up after ${opts.maxItemAttempts} attempts: ${rootMessage(err)}`;
+      if (isCancellation(err)) {
+        // A cancelled one-item lane ended nothing; a longer one may have finished some items: counted after the window empties.
+        if (refs.length > 1) cancelledItems.push(...refs);
+      } else {
+        // Retries ran out: fail the item the lane was running, count what it had finished, send out what it never started.
+        const failMessage = `gave up after ${opts.maxItemAttempts} attempts: ${rootMessage(err)}`;
         const outcomes = await CancellationScope.nonCancellable(() => control.settleItems({ itemIds, failMessage }));
         const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
         for (const ref of refs) {
           const outcome = outcomeById.get(ref.id);
-          // Never started: it goes out again in another lane (unless the job is ending: finalize cancels it).
-          if (outcome?.status === 'queued' && !cancelled) giveBack([ref]);
-          // An item whose row vanished still counts once, as failed, when the lane gave up.
-          else countOutcome(ref, outcome ?? (failMessage === undefined ? undefined : { id: ref.id, position: ref.position, status: 'failed', error_message: failMessage }));
+          if (outcome?.status === 'queued') giveBack([ref]);
+          // An item whose row vanished still counts once, as failed.
+          else countOutcome(ref, outcome ?? { id: ref.id, position: ref.position, status: 'failed', error_message: failMessage });
         }
       }
     } finally {
@@ -410,6 +413,11 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   }
   // Cancelled items settle once their activities confirm the cancellation.
   await CancellationScope.nonCancellable(() => condition(() => inFlight === 0 && !syncing));
+  if (cancelledItems.length > 0) {
+    const outcomes = await CancellationScope.nonCancellable(() => control.settleItems({ itemIds: cancelledItems.map((r) => r.id) }));
+    const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
+    for (const ref of cancelledItems) countOutcome(ref, outcomeById.get(ref.id));
+  }
   // A page asked for ahead of time is not needed any more; let it finish so no activity outlives the run.
   await nextPage?.then(
     () => undefined,
