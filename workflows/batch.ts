@@ -308,13 +308,17 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     if (outcome?.status === 'completed') onItemEnded({ outcome: 'completed', position: ref.position });
     else if (outcome?.status === 'failed') onItemEnded({ outcome: 'failed', position: ref.position, errorMessage: outcome.error_message ?? undefined });
   };
+  /** Where `refs` stand in the database, by id (`failMessage`: fail the one a lane was running first). */
+  const settle = async (refs: ItemRef[], failMessage?: string) => {
+    const outcomes = await CancellationScope.nonCancellable(() => control.settleItems({ itemIds: refs.map((r) => r.id), failMessage }));
+    return new Map(outcomes.map((o) => [o.id, o]));
+  };
   // Items of cancelled lanes: settled together once the window is empty (one activity, not one per lane).
   const cancelledItems: ItemRef[] = [];
   const runLane = async (refs: ItemRef[]): Promise<void> => {
-    const itemIds = refs.map((r) => r.id);
     const byId = new Map(refs.map((r) => [r.id, r]));
     try {
-      const { results, held, ran, elapsedMs } = await items.processLane({ jobId, itemIds, stopAfterFailure });
+      const { results, held, ran, elapsedMs } = await items.processLane({ jobId, itemIds: refs.map((r) => r.id), stopAfterFailure });
       if (ran > 0) itemMs = itemMs === undefined ? elapsedMs / ran : 0.7 * itemMs + (0.3 * elapsedMs) / ran;
       for (const result of results) onItemEnded(result);
       giveBack(held.map((id) => byId.get(id)!));
@@ -325,8 +329,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       } else {
         // Retries ran out: fail the item the lane was running, count what it had finished, send out what it never started.
         const failMessage = `gave up after ${opts.maxItemAttempts} attempts: ${rootMessage(err)}`;
-        const outcomes = await CancellationScope.nonCancellable(() => control.settleItems({ itemIds, failMessage }));
-        const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
+        const outcomeById = await settle(refs, failMessage);
         for (const ref of refs) {
           const outcome = outcomeById.get(ref.id);
           if (outcome?.status === 'queued') giveBack([ref]);
@@ -414,8 +417,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   // Cancelled items settle once their activities confirm the cancellation.
   await CancellationScope.nonCancellable(() => condition(() => inFlight === 0 && !syncing));
   if (cancelledItems.length > 0) {
-    const outcomes = await CancellationScope.nonCancellable(() => control.settleItems({ itemIds: cancelledItems.map((r) => r.id) }));
-    const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
+    const outcomeById = await settle(cancelledItems);
     for (const ref of cancelledItems) countOutcome(ref, outcomeById.get(ref.id));
   }
   // A page asked for ahead of time is not needed any more; let it finish so no activity outlives the run.
