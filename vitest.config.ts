@@ -1,14 +1,36 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two tiers. `unit` needs no server: pure modules, the workflow on stub activities in Temporal's
+ * time-skipping test server, history replay (`npm run test:unit`). `integration` runs against one
+ * real local stack (Postgres, PostgREST behind the gateway, Temporal dev server) that its global
+ * setup starts once; its files run one after another on 2 cores.
+ */
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/global-setup.ts'],
-    // One local stack serves every file; files run one after another on 2 cores.
-    fileParallelism: false,
-    pool: 'forks',
-    testTimeout: 120_000,
-    hookTimeout: 180_000,
     reporters: ['default'],
+    // One local stack serves every integration file: files run one after another (a project cannot set this alone).
+    fileParallelism: false,
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          pool: 'forks',
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/global-setup.ts'],
+          pool: 'forks',
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
   },
 });

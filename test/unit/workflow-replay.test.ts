@@ -1,0 +1,53 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { WORKFLOWS_PATH } from '../../src/temporal/worker';
+
+// Histories recorded from real batches (test/fixtures/record-histories.ts). Every file stands for a
+// batch that was running when a deploy happened: the workflow code of today must replay each one
+// exactly. Never re-record a file to make this pass: ship the change behind patched() instead.
+const DIR = path.join(__dirname, '..', 'fixtures', 'histories');
+const files = fs
+  .readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
+
+const readHistory = (file: string) => historyFromJSON(JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')));
+
+describe('recorded histories replay against the workflow code of today', () => {
+  let bundle: WorkflowBundleWithSourceMap;
+  beforeAll(async () => {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  });
+
+  it('holds the five shapes of a batch (completed, paused+resumed, cancelled, stop policy, continued-as-new with handed-back items)', () => {
+    for (const shape of ['completed', 'paused-resumed', 'cancelled', 'stop-policy', 'continue-as-new-handed-back']) {
+      expect(files.some((f) => f.startsWith(shape)), shape).toBe(true);
+    }
+  });
+
+  it('replays every file with no determinism error', async () => {
+    const histories = files.map((file) => ({ workflowId: file, history: readHistory(file) }));
+    const errors: string[] = [];
+    let replayed = 0;
+    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, histories)) {
+      replayed++;
+      if (result.error) errors.push(`${result.workflowId}: ${String(result.error)}`);
+    }
+    expect(errors).toEqual([]);
+    expect(replayed).toBe(files.length);
+  });
+
+  it('fails a tampered copy (an activity the code does not schedule) with a determinism error, so the replay can fail', async () => {
+    const history = readHistory('completed.json');
+    const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'processLane');
+    scheduled!.activityTaskScheduledEventAttributes!.activityType!.name = 'someOtherActivity';
+    const results = [];
+    for await (const r of Worker.runReplayHistories({ workflowBundle: bundle }, [{ workflowId: 'tampered', history }])) results.push(r);
+    expect(results).toHaveLength(1);
+    expect(results[0]!.error?.name).toBe('DeterminismViolationError');
+  });
+});
