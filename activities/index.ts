@@ -1,21 +1,17 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../src/db/client';
-import { writeCheckpoint, type CheckpointInput } from '../src/db/checkpoints';
-import { cancelOpenItems, countItems, pageQueuedItems, settleItems, type ItemOutcome, type ItemRef } from '../src/db/items';
-import { findJob, updateJob, type JobPatch } from '../src/db/jobs';
+import { writeCheckpoint } from '../src/db/checkpoints';
+import { cancelOpenItems, countItems, pageQueuedItems, settleItems } from '../src/db/items';
+import { findJob, updateJob } from '../src/db/jobs';
 import type { RateLimit } from '../src/db/rate-limit';
 import { createRateLimiter } from '../src/generation/rate-limiter';
 import { ScaffoldingCache } from '../src/db/scaffolding';
-import type { ErrorHandling, JobStatus, Tier } from '../src/domain/enums';
 import type { ConversationGenerator } from '../src/generation';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
-import { processItemChain, type ItemChainDeps, type ProcessItemInput, type ProcessItemResult } from './process-item';
-import { processLane, type ProcessLaneInput, type ProcessLaneResult } from './process-lane';
-
-export type { ProcessItemInput, ProcessItemResult } from './process-item';
-export type { ProcessLaneInput, ProcessLaneResult } from './process-lane';
-export type { ItemOutcome } from '../src/db/items';
+import type { ControlActivities, ItemActivities } from '../workflows/contract';
+import type { ItemChainDeps } from './process-item';
+import { processLane } from './process-lane';
 
 /** What the activities need; tests and the worker pass real ones. */
 export interface ActivityDeps {
@@ -34,40 +30,12 @@ export interface ActivityDeps {
   itemMetrics?: ItemMetricsRecorder;
 }
 
-/** The job settings the workflow runs by. */
-export interface JobSettings {
-  name: string;
-  status: JobStatus;
-  tier: Tier;
-  totalItems: number;
-  concurrency: number;
-  errorHandling: ErrorHandling;
-  toleratedFailurePercent: number | null;
-}
-
-/** Input of `fetchItemPage`. */
-export interface FetchItemPageInput {
-  jobId: string;
-  afterPosition: number;
-  limit: number;
-}
-
-/** Input of `finalizeJob`: the job's end, written once the workflow is done. */
-export interface FinalizeJobInput {
-  jobId: string;
-  status: Extract<JobStatus, 'completed' | 'failed' | 'cancelled'>;
-  successful: number;
-  failed: number;
-  errorMessage?: string;
-  checkpoint: Omit<CheckpointInput, 'reason' | 'jobId'>;
-}
-
 /**
  * Builds the activities with their dependencies injected
  * (samples-typescript `activities-dependency-injection`). All I/O of a batch
  * lives here; the workflow only decides.
  */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: ActivityDeps): ControlActivities & ItemActivities {
   const { db, generator } = deps;
   // One per worker: it keeps the worker's estimate of the database clock (see createRateLimiter).
   const rateLimiter = deps.rateLimit && createRateLimiter(db, deps.rateLimit);
@@ -76,8 +44,7 @@ export function createActivities(deps: ActivityDeps) {
   // What every item chain gets (a lane hands it to each of its items).
   const chainDeps: ItemChainDeps = { db, generator, scaffolding, rateLimiter, itemMetrics };
   return {
-    /** Reads the job's settings at the start of each run. */
-    async loadJob(jobId: string): Promise<JobSettings> {
+    async loadJob(jobId) {
       const job = await findJob(db, jobId);
       // A missing row cannot appear by retrying: the workflow fails at once, naming it.
       if (!job) throw ApplicationFailure.nonRetryable(`batch job '${jobId}' does not exist`, 'JOB_NOT_FOUND');
@@ -92,39 +59,28 @@ export function createActivities(deps: ActivityDeps) {
       };
     },
 
-    /** The next page of queued items by position: ids and positions only. */
-    async fetchItemPage(input: FetchItemPageInput): Promise<ItemRef[]> {
+    async fetchItemPage(input) {
       return pageQueuedItems(db, input.jobId, input.afterPosition, input.limit);
     },
 
-    /** The item chain; see `processItemChain`. */
-    async processItem(input: ProcessItemInput): Promise<ProcessItemResult> {
-      return processItemChain(chainDeps, { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts });
-    },
-
-    /** A lane: items of a job one after another, each through its own chain, in one activity; see `processLane`. */
-    async processLane(input: ProcessLaneInput): Promise<ProcessLaneResult> {
+    /** See `processLane`. */
+    async processLane(input) {
       return processLane(chainDeps, { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts });
     },
 
-    /**
-     * Where the items of a lane the workflow gave up on (`failMessage`: its retries ran out, the
-     * item it was running fails with it) or cancelled stand: which ended and how, which never started.
-     */
-    async settleItems(input: { itemIds: string[]; failMessage?: string }): Promise<ItemOutcome[]> {
+    /** `failMessage`: the workflow gave up on the lane (its retries ran out): the item it was running fails with it. */
+    async settleItems(input) {
       const { outcomes, failedNow } = await settleItems(db, input.itemIds, input.failMessage);
       // The items this call failed (none when the activity runs again) ended here: count them.
       for (let i = 0; i < failedNow; i++) itemMetrics?.recordItem('failed');
       return outcomes;
     },
 
-    /** Writes status, counters and ETA onto the job row, as absolute values. */
-    async syncJob(input: { jobId: string; patch: JobPatch }): Promise<void> {
+    async syncJob(input) {
       await updateJob(db, input.jobId, input.patch);
     },
 
-    /** Appends a checkpoint (continue-as-new and pause). */
-    async writeCheckpoint(input: CheckpointInput): Promise<void> {
+    async writeCheckpoint(input) {
       await writeCheckpoint(db, input);
     },
 
@@ -132,7 +88,7 @@ export function createActivities(deps: ActivityDeps) {
      * Ends the job: cancels every item that has not ended, then writes the
      * final status, counters and `completed_at`, then the 'finish' checkpoint.
      */
-    async finalizeJob(input: FinalizeJobInput): Promise<{ cancelled: number }> {
+    async finalizeJob(input) {
       Context.current().heartbeat();
       await cancelOpenItems(db, input.jobId);
       const cancelled = await countItems(db, input.jobId, 'cancelled');
@@ -157,5 +113,5 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-/** The activity interface the workflow proxies (`import type` only). */
-export type BatchActivities = ReturnType<typeof createActivities>;
+/** Every activity the worker registers: what the workflow's contract asks for (`workflows/contract.ts`). */
+export type BatchActivities = ControlActivities & ItemActivities;

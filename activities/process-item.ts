@@ -18,6 +18,7 @@ import {
 } from '../src/generation';
 import type { RateLimiter } from '../src/generation/rate-limiter';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
+import type { ProcessItemResult } from '../workflows/contract';
 import { timeItemAttempt } from './item-metrics';
 
 /** Input of the item chain: ids only. */
@@ -26,14 +27,6 @@ export interface ProcessItemInput {
   itemId: string;
   /** Attempts whose output fails the schema before the item fails (default 3). */
   maxInvalidOutputAttempts?: number;
-}
-
-/** How an item ended, as the workflow counts it. */
-export interface ProcessItemResult {
-  outcome: 'completed' | 'failed' | 'cancelled';
-  position: number;
-  conversationId?: string;
-  errorMessage?: string;
 }
 
 /** What one chain attempt did: its result, and whether the item had ended before it (a retry found it so: nothing was done). */

@@ -26,5 +26,3 @@ export const cancelSignal = defineSignal('cancel');
 export const setConcurrencySignal = defineSignal<[{ concurrency: number }]>('setConcurrency');
 /** Status, counters, in-flight items, concurrency and ETA. */
 export const progressQuery = defineQuery<BatchProgress>('progress');
-
-export { MAX_CONCURRENCY } from '../src/domain/limits';

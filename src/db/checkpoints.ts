@@ -1,15 +1,7 @@
-import type { CheckpointReason } from '../domain/enums';
+import type { CheckpointInput } from '../domain/job-writes';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
-/** What a checkpoint records: where the workflow was and what it had counted. */
-export interface CheckpointInput {
-  jobId: string;
-  runId: string;
-  cursorPosition: number;
-  counters: Record<string, number>;
-  reason: CheckpointReason;
-}
 
 /** Appends a `batch_checkpoints` row. */
 export async function writeCheckpoint(db: Db, cp: CheckpointInput): Promise<void> {

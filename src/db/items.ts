@@ -1,13 +1,9 @@
 import type { ItemStatus } from '../domain/enums';
+import type { ItemOutcome, ItemRef } from '../domain/items';
 import type { BatchItemRow } from '../domain/rows';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
-/** An item's place in its job, all the workflow keeps of it. */
-export interface ItemRef {
-  id: string;
-  position: number;
-}
 
 /** The next `limit` queued items after `afterPosition`, by position (uses the (job, position) index). */
 export async function pageQueuedItems(db: Db, jobId: string, afterPosition: number, limit: number): Promise<ItemRef[]> {
@@ -59,13 +55,6 @@ export async function claimLaneItem(db: Db, itemId: string, startedAt: string): 
   return (unwrap('claim_batch_item', { data: (data ?? null) as LaneClaim | null, error }) as LaneClaim | null) ?? undefined;
 }
 
-/** Where an item stands, as the workflow counts it. */
-export interface ItemOutcome {
-  id: string;
-  position: number;
-  status: ItemStatus;
-  error_message: string | null;
-}
 
 /**
  * Fails the items of `itemIds` that are processing with `message` (when

@@ -1,22 +1,9 @@
-import type { JobStatus } from '../domain/enums';
+import type { JobPatch } from '../domain/job-writes';
 import type { BatchJobRow } from '../domain/rows';
 import { BulkgenError } from '../errors';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
-/** Columns the workflow writes on a job, as absolute values (a retried write cannot double count). */
-export interface JobPatch {
-  status?: JobStatus;
-  successful_items?: number;
-  failed_items?: number;
-  completed_items?: number;
-  cancelled_items?: number;
-  concurrent_processing?: number;
-  estimated_time_remaining?: number | null;
-  started_at?: string;
-  completed_at?: string | null;
-  error_message?: string | null;
-}
 
 /** Reads one job; JOB_NOT_FOUND when there is none. */
 export async function getJob(db: Db, id: string): Promise<BatchJobRow> {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { BulkgenError } from '../errors';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { PROJECT_ROOT, TOOLS_DIR } from './paths';
 import { spawnManaged, tailOf, type ManagedProcess } from './processes';
 

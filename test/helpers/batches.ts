@@ -3,7 +3,7 @@ import { submitBatch, type SubmitResult } from '../../src/batches/submit';
 import type { Config } from '../../src/config';
 import type { Db } from '../../src/db/client';
 import type { BatchItemRow, BatchJobRow } from '../../src/domain/rows';
-import type { BatchResult, BatchRunOptions } from '../../workflows/batch';
+import type { BatchResult, BatchRunOptions } from '../../workflows/contract';
 
 /** A test's handles on the stack. */
 export interface Harness {

@@ -8,7 +8,7 @@ import { readDatabaseClockMs, reserveRateSlot, slotIntervalMs, taskQueueRateLimi
 import { PROJECT_ROOT } from '../../src/dev/paths';
 import { createAnthropicGenerator } from '../../src/generation/anthropic';
 import { batchWorkerOptions } from '../../src/temporal/worker';
-import { cancelSignal } from '../../workflows/batch';
+import { cancelSignal } from '../../workflows/messages';
 import { byStatus, itemRows, runToEnd, submit, type Harness } from '../helpers/batches';
 import { seedIds, stackEnv, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { createTemplate, GOOD_TEMPLATE_TEXT } from '../helpers/scaffolding';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities, type ProcessItemResult } from '../../activities';
+import { createActivities } from '../../activities';
+import type { ProcessLaneResult } from '../../workflows/contract';
 import { createOfflineGenerator } from '../../src/generation';
 import { conversationCount, itemRows, submit, type Harness } from '../helpers/batches';
 import { seedIds, testClient, testConfig, testDb } from '../helpers/env';
@@ -20,18 +21,23 @@ describe('idempotency', () => {
     await h.client.connection.close();
   });
 
-  it('the item chain run twice (a retried activity) leaves one conversation', async () => {
+  it('the item chain run twice (a retried one-item lane) leaves one conversation', async () => {
     const s = await submit(h, { personaIds: [seed.personas[0]!.id], emotionalArcIds: [seed.arcs[0]!.id], topicIds: [seed.topics[0]!.id] });
     await h.client.workflow.getHandle(s.workflowId).terminate('the test runs the activities itself');
     const [item] = await itemRows(h.db, s.jobId);
     const activities = createActivities({ db: h.db, generator: createOfflineGenerator({ latencyMs: 0, failureRate: 0 }) });
 
-    const first: ProcessItemResult = await new MockActivityEnvironment({ attempt: 1 }).run(activities.processItem, { jobId: s.jobId, itemId: item!.id });
+    const lane = async (attempt: number) => {
+      const { results }: ProcessLaneResult = await new MockActivityEnvironment({ attempt }).run(activities.processLane, { jobId: s.jobId, itemIds: [item!.id] });
+      expect(results).toHaveLength(1);
+      return results[0]!;
+    };
+    const first = await lane(1);
     // A retry after a lost completion: the item is back in 'processing', the chain runs again.
     await h.db.from('batch_items').update({ status: 'processing' }).eq('id', item!.id);
-    const second = await new MockActivityEnvironment({ attempt: 2 }).run(activities.processItem, { jobId: s.jobId, itemId: item!.id });
+    const second = await lane(2);
     // And a third call on the completed item returns its conversation without generating.
-    const third = await new MockActivityEnvironment({ attempt: 3 }).run(activities.processItem, { jobId: s.jobId, itemId: item!.id });
+    const third = await lane(3);
 
     expect(first.outcome).toBe('completed');
     expect(second).toEqual(first);

@@ -1,0 +1,24 @@
+import type { CheckpointReason, JobStatus } from './enums';
+
+/** Columns written on a job row, as absolute values (a retried write cannot double count). */
+export interface JobPatch {
+  status?: JobStatus;
+  successful_items?: number;
+  failed_items?: number;
+  completed_items?: number;
+  cancelled_items?: number;
+  concurrent_processing?: number;
+  estimated_time_remaining?: number | null;
+  started_at?: string;
+  completed_at?: string | null;
+  error_message?: string | null;
+}
+
+/** What a checkpoint records: where the workflow was and what it had counted. */
+export interface CheckpointInput {
+  jobId: string;
+  runId: string;
+  cursorPosition: number;
+  counters: Record<string, number>;
+  reason: CheckpointReason;
+}

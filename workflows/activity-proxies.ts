@@ -1,0 +1,22 @@
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import type { ControlActivities, ItemActivities } from './contract';
+
+/** Job reads and writes: quick, retried until they succeed (an outage of the database waits, it fails nothing). */
+export const { loadJob, fetchItemPage, settleItems, syncJob, writeCheckpoint, finalizeJob } = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' },
+});
+
+/**
+ * Item activities: long, heartbeating, cancelled by waiting for them to confirm, retried
+ * `maxItemAttempts` times in all (the run's option).
+ */
+export function itemActivities(maxItemAttempts: number): ItemActivities {
+  const { processLane } = proxyActivities<ItemActivities>({
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: '10 seconds',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: maxItemAttempts },
+  });
+  return { processLane };
+}

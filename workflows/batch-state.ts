@@ -1,0 +1,348 @@
+import type { JobStatus } from '../src/domain/enums';
+import type { JobPatch } from '../src/domain/job-writes';
+import { MAX_CONCURRENCY } from '../src/domain/limits';
+import type {
+  BatchCounters,
+  BatchResult,
+  BatchRunOptions,
+  BatchWorkflowInput,
+  ItemOutcome,
+  ItemRef,
+  JobSettings,
+  ProcessItemResult,
+} from './contract';
+import type { BatchProgress } from './messages';
+
+/** Defaults of `BatchRunOptions`. */
+export const DEFAULT_RUN_OPTIONS: Readonly<Required<BatchRunOptions>> = {
+  pageSize: 100,
+  itemsPerRun: 5000,
+  lanesPerRun: 500,
+  progressIntervalMs: 1000,
+  maxItemAttempts: 5,
+  maxLaneSize: 25,
+  laneTargetMs: 4000,
+};
+
+/** Options with every default filled in. */
+export type RunOptions = Required<BatchRunOptions>;
+
+/** The input's options over the defaults. */
+export function runOptions(options: BatchRunOptions | undefined): RunOptions {
+  const out = { ...DEFAULT_RUN_OPTIONS };
+  for (const [key, value] of Object.entries(options ?? {}) as Array<[keyof RunOptions, number | undefined]>) {
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+/** What the state needs from outside: the clock (the workflow's `Date.now`) and who hears status changes. */
+export interface BatchStateEnv {
+  now: () => number;
+  /** Called after each change of status (the workflow upserts its search attribute). */
+  onStatus?: (status: JobStatus) => void;
+}
+
+type FinalStatus = BatchResult['status'];
+
+/**
+ * Everything one run of the batch workflow knows and decides, with no Temporal in it: counters,
+ * status, active time and ETA, the held queue (items lanes did not start) and the cursor, lane
+ * sizing, the stop reason, the final status, and what is written to the job row. The workflow
+ * feeds it events (signals, lane results) and acts on its answers; a unit test drives it directly.
+ */
+export class BatchState {
+  readonly jobId: string;
+  readonly run: number;
+  readonly opts: RunOptions;
+  readonly counters: BatchCounters;
+  /** Settings of the job row, filled by `loadJob`. */
+  readonly job: JobSettings = {
+    name: '',
+    status: 'queued',
+    tier: 'template',
+    totalItems: 0,
+    concurrency: 1,
+    errorHandling: 'continue',
+    toleratedFailurePercent: null,
+  };
+  /** Position of the last item taken from the pages. */
+  cursor: number;
+  paused: boolean;
+  /** The concurrency an operator set; after the job is loaded, always set. */
+  concurrency: number | undefined;
+  /** Lanes running: each runs one item at a time, so this is also the items in flight. */
+  inFlight = 0;
+  cancelRequested = false;
+  stopReason: string | undefined;
+  /** Set once the final status is being written: later signals must not write over it. */
+  ending = false;
+  /** Workflow time of the first dispatch, written as started_at by every sync (so it is set once). */
+  startedAt: number | undefined;
+  status: JobStatus;
+  /** Items lanes held (did not start: a pause or stop reached them, or a retried lane ran only its failed item), by position: they go out first. */
+  readonly held: ItemRef[] = [];
+  /** New items taken from pages in this run. */
+  takenThisRun = 0;
+  /** Lanes started in this run. */
+  lanesThisRun = 0;
+  private activeMs: number;
+  private activeSince: number | undefined;
+  /** How long one item takes in a lane (moving average of lane results). */
+  private itemMs: number | undefined;
+  private readonly env: BatchStateEnv;
+
+  constructor(input: BatchWorkflowInput, env: BatchStateEnv) {
+    this.env = env;
+    this.jobId = input.jobId;
+    this.opts = runOptions(input.options);
+    this.run = input.carried?.run ?? 1;
+    this.counters = { ...(input.counters ?? { successful: 0, failed: 0 }) };
+    this.cursor = input.cursor ?? 0;
+    this.paused = input.carried?.paused ?? false;
+    this.concurrency = input.carried?.concurrency;
+    this.startedAt = input.carried?.startedAt;
+    this.status = this.paused ? 'paused' : this.startedAt === undefined ? 'queued' : 'processing';
+    this.activeMs = input.carried?.activeMs ?? 0;
+    this.activeSince = this.status === 'processing' ? env.now() : undefined;
+    this.itemMs = input.carried?.itemMs;
+  }
+
+  /** Takes the job row's settings (start of a run). */
+  loaded(job: JobSettings): void {
+    Object.assign(this.job, job);
+    this.concurrency ??= job.concurrency;
+  }
+
+  /** The row already ended (e.g. a duplicate start): the run has nothing to do. */
+  get jobEnded(): boolean {
+    return this.job.status === 'completed' || this.job.status === 'failed' || this.job.status === 'cancelled';
+  }
+
+  /** With a stop policy a lane ends at its first failure, so the workflow decides at once whether the job stops. */
+  get stopAfterFailure(): boolean {
+    return this.job.errorHandling === 'stop' || (this.job.toleratedFailurePercent !== null && this.job.toleratedFailurePercent < 100);
+  }
+
+  windowSize(): number {
+    return this.concurrency ?? this.job.concurrency;
+  }
+
+  get processed(): number {
+    return this.counters.successful + this.counters.failed;
+  }
+
+  /** The dispatch loop stops taking items: cancelled or stopping. */
+  get halted(): boolean {
+    return this.cancelRequested || this.stopReason !== undefined;
+  }
+
+  /** Lanes may start: not paused, and the job row no longer says paused (a lane's claim would refuse). */
+  canStart(rowStatus: JobStatus | undefined): boolean {
+    return !this.paused && rowStatus !== 'paused';
+  }
+
+  /** The run has done its share: continue-as-new to keep the history bounded. */
+  runIsFull(continueAsNewSuggested: boolean): boolean {
+    return this.takenThisRun >= this.opts.itemsPerRun || this.lanesThisRun >= this.opts.lanesPerRun || continueAsNewSuggested;
+  }
+
+  /**
+   * Items per lane. Slow items (over laneTargetMs / 2: every LLM call) go one per activity.
+   * Fast ones share a lane that lasts about `laneTargetMs`: the Temporal server and worker pay
+   * per activity, not per item, and a lane runs its items one after another, so it never waits
+   * for a neighbour. Near the end of a run or of the job, lanes shrink to what is left over the
+   * window (guided self-scheduling), so the last lanes end together and no slot idles through a
+   * long tail. 1 until the first results tell how long items take.
+   */
+  laneSize(): number {
+    if (this.itemMs === undefined) return 1;
+    const { maxLaneSize, laneTargetMs, itemsPerRun } = this.opts;
+    const target = Math.max(1, Math.min(maxLaneSize, Math.floor(laneTargetMs / Math.max(this.itemMs, 1))));
+    const left = this.held.length + Math.max(0, Math.min(itemsPerRun - this.takenThisRun, this.job.totalItems - this.cursor));
+    return Math.max(1, Math.min(target, Math.ceil(left / this.windowSize())));
+  }
+
+  /** Every item at or below this position has ended or is in flight; the next run pages from here. */
+  resumeCursor(): number {
+    return this.held.length === 0 ? this.cursor : Math.min(this.cursor, this.held[0]!.position - 1);
+  }
+
+  /** Keeps items a lane did not start; they go out again first, by position. */
+  hold(refs: ItemRef[]): void {
+    this.held.push(...refs);
+    this.held.sort((a, b) => a.position - b.position);
+  }
+
+  /** Up to `want` held items, first by position. */
+  takeHeld(want: number): ItemRef[] {
+    return this.held.splice(0, want);
+  }
+
+  /** A new item was taken from the pages (the cursor moves at once: the next page is fetched after it). */
+  taken(ref: ItemRef): void {
+    this.cursor = ref.position;
+    this.takenThisRun++;
+  }
+
+  /** A lane is about to start; true when it is the job's first (status becomes processing). */
+  laneStarting(): boolean {
+    this.inFlight++;
+    this.lanesThisRun++;
+    if (this.startedAt !== undefined) return false;
+    this.startedAt = this.env.now();
+    this.setStatus('processing');
+    return true;
+  }
+
+  /** A lane ran `ran` items in `elapsedMs`: the moving average lanes are sized by. */
+  laneTimed(ran: number, elapsedMs: number): void {
+    if (ran > 0) this.itemMs = this.itemMs === undefined ? elapsedMs / ran : 0.7 * this.itemMs + (0.3 * elapsedMs) / ran;
+  }
+
+  /**
+   * Counts an item's end. Returns true when this failure made the job stop (error policy
+   * 'stop', or failures over the tolerance): the workflow writes the reason at once.
+   */
+  itemEnded(result: ProcessItemResult): boolean {
+    if (result.outcome === 'completed') this.counters.successful++;
+    if (result.outcome !== 'failed') return false;
+    this.counters.failed++;
+    if (this.stopReason) return false;
+    const { errorHandling, toleratedFailurePercent, totalItems } = this.job;
+    if (errorHandling === 'stop') {
+      this.stopReason = `error handling 'stop': item ${result.position} failed: ${result.errorMessage ?? 'unknown error'}`;
+      return true;
+    }
+    if (toleratedFailurePercent !== null && this.counters.failed * 100 > toleratedFailurePercent * totalItems) {
+      this.stopReason = `failures exceeded the tolerated ${toleratedFailurePercent}% (${this.counters.failed} of ${totalItems} items failed)`;
+      return true;
+    }
+    return false;
+  }
+
+  /** Counts an item by where the database says it stands (settled lanes); true as `itemEnded`. */
+  outcomeFound(ref: ItemRef, outcome: ItemOutcome | undefined): boolean {
+    if (outcome?.status === 'completed') return this.itemEnded({ outcome: 'completed', position: ref.position });
+    if (outcome?.status === 'failed') return this.itemEnded({ outcome: 'failed', position: ref.position, errorMessage: outcome.error_message ?? undefined });
+    return false;
+  }
+
+  /** `pause` signal; false when it does not apply (ended, cancelling, stopping, already paused). */
+  pause(): boolean {
+    if (this.ending || this.cancelRequested || this.stopReason || this.paused) return false;
+    this.paused = true;
+    this.setStatus('paused');
+    return true;
+  }
+
+  /** `resume` signal; false when it does not apply. */
+  resume(): boolean {
+    if (this.ending || this.cancelRequested || this.stopReason || !this.paused) return false;
+    this.paused = false;
+    this.setStatus(this.startedAt === undefined ? 'queued' : 'processing');
+    return true;
+  }
+
+  /** `cancel` signal or Temporal cancellation; false when it does not apply. */
+  cancel(): boolean {
+    if (this.ending || this.cancelRequested) return false;
+    this.cancelRequested = true;
+    return true;
+  }
+
+  /** `setConcurrency` signal; false when it does not apply (ended, or not an integer in 1..MAX_CONCURRENCY). */
+  setConcurrency(next: number): boolean {
+    if (this.ending || !Number.isInteger(next) || next < 1 || next > MAX_CONCURRENCY) return false;
+    this.concurrency = next;
+    return true;
+  }
+
+  setStatus(next: JobStatus): void {
+    if (this.status === next) return;
+    const now = this.env.now();
+    if (next === 'processing') this.activeSince ??= now;
+    if (next === 'paused' && this.activeSince !== undefined) {
+      this.activeMs += now - this.activeSince;
+      this.activeSince = undefined;
+    }
+    this.status = next;
+    this.env.onStatus?.(next);
+  }
+
+  /** Seconds left: active time per processed item times the items left; null before the first item ends or while paused. */
+  etaSeconds(): number | null {
+    const done = this.processed;
+    if (done === 0 || this.status === 'paused') return null;
+    const remaining = Math.max(0, this.job.totalItems - done);
+    return Math.round(((this.elapsedActiveMs() / done) * remaining) / 1000);
+  }
+
+  /** What the `progress` query answers. */
+  progress(): BatchProgress {
+    return {
+      jobId: this.jobId,
+      status: this.status,
+      totalItems: this.job.totalItems,
+      successful: this.counters.successful,
+      failed: this.counters.failed,
+      processed: this.processed,
+      inFlight: this.inFlight,
+      concurrency: this.windowSize(),
+      etaSeconds: this.etaSeconds(),
+      cursor: this.resumeCursor(),
+      run: this.run,
+    };
+  }
+
+  /** The job row's columns as this state has them (absolute values). */
+  jobPatch(): JobPatch {
+    const p = this.progress();
+    return {
+      status: p.status,
+      successful_items: p.successful,
+      failed_items: p.failed,
+      completed_items: p.processed,
+      ...(this.concurrency === undefined ? {} : { concurrent_processing: this.concurrency }),
+      estimated_time_remaining: p.etaSeconds,
+      ...(this.startedAt === undefined ? {} : { started_at: new Date(this.startedAt).toISOString() }),
+      // The stop reason, once there is one: every lane's next claim sees it and starts nothing more.
+      ...(this.stopReason === undefined ? {} : { error_message: this.stopReason }),
+    };
+  }
+
+  /** The Web UI's current details of the workflow. */
+  details(): string {
+    const { successful, failed } = this.counters;
+    return (
+      `**${this.status}**: ${this.processed}/${this.job.totalItems} processed (${successful} ok, ${failed} failed), ` +
+      `${this.inFlight} in flight, concurrency ${this.concurrency}, run ${this.run}`
+    );
+  }
+
+  /** How the job ends, once the window is empty and the run is not continuing. */
+  finalStatus(): { status: FinalStatus; errorMessage?: string } {
+    if (this.cancelRequested) return { status: 'cancelled' };
+    if (this.stopReason) return { status: 'failed', errorMessage: this.stopReason };
+    if (this.processed > 0 && this.counters.failed === this.processed) {
+      return { status: 'failed', errorMessage: `every item failed (${this.counters.failed} of ${this.job.totalItems})` };
+    }
+    return { status: 'completed' };
+  }
+
+  /** The next run's input (continue-as-new): held items are at or below the cursor, so the next run pages them again. */
+  nextRunInput(options: BatchRunOptions | undefined): BatchWorkflowInput {
+    const activeMs = this.activeMs + (this.activeSince === undefined ? 0 : this.env.now() - this.activeSince);
+    return {
+      jobId: this.jobId,
+      cursor: this.resumeCursor(),
+      counters: this.counters,
+      carried: { paused: this.paused, concurrency: this.concurrency, activeMs, run: this.run + 1, startedAt: this.startedAt, itemMs: this.itemMs },
+      options,
+    };
+  }
+
+  private elapsedActiveMs(): number {
+    return this.activeMs + (this.activeSince === undefined ? 0 : this.env.now() - this.activeSince);
+  }
+}
