@@ -1,0 +1,217 @@
+import { describe, expect, it } from 'vitest';
+import type { JobStatus } from '../../../src/domain/enums';
+import { BatchState, DEFAULT_RUN_OPTIONS, runOptions } from '../../../workflows/batch-state';
+import type { BatchWorkflowInput, JobSettings } from '../../../workflows/contract';
+
+const JOB = '00000000-0000-4000-8000-000000000001';
+const settings = (over: Partial<JobSettings> = {}): JobSettings => ({
+  name: 'a batch',
+  status: 'queued',
+  tier: 'template',
+  totalItems: 10,
+  concurrency: 2,
+  errorHandling: 'continue',
+  toleratedFailurePercent: null,
+  ...over,
+});
+
+/** A state on a clock the test moves, loaded with `job`. */
+function makeState(job: Partial<JobSettings> = {}, input: Partial<BatchWorkflowInput> = {}) {
+  let now = 1_000_000;
+  const statuses: JobStatus[] = [];
+  const state = new BatchState({ jobId: JOB, ...input }, { now: () => now, onStatus: (s) => statuses.push(s) });
+  state.loaded(settings(job));
+  return { state, statuses, tick: (ms: number) => (now += ms), now: () => now };
+}
+const ref = (position: number) => ({ id: `item-${position}`, position });
+
+describe('BatchState', () => {
+  it('fills options over the defaults', () => {
+    expect(runOptions(undefined)).toEqual(DEFAULT_RUN_OPTIONS);
+    expect(runOptions({ pageSize: 7, itemsPerRun: undefined })).toEqual({ ...DEFAULT_RUN_OPTIONS, pageSize: 7 });
+  });
+
+  it('starts queued, becomes processing at the first lane (once), and counts outcomes', () => {
+    const { state, statuses } = makeState();
+    expect(state.status).toBe('queued');
+    expect(state.laneStarting()).toBe(true);
+    expect(state.laneStarting()).toBe(false);
+    expect(state.inFlight).toBe(2);
+    expect(statuses).toEqual(['processing']);
+    state.itemEnded({ outcome: 'completed', position: 1 });
+    state.itemEnded({ outcome: 'failed', position: 2, errorMessage: 'bad' });
+    state.itemEnded({ outcome: 'cancelled', position: 3 });
+    expect(state.counters).toEqual({ successful: 1, failed: 1 });
+    expect(state.processed).toBe(2);
+  });
+
+  it("with 'stop', the first failure sets the stop reason (once) and halts dispatch", () => {
+    const { state } = makeState({ errorHandling: 'stop' });
+    expect(state.stopAfterFailure).toBe(true);
+    expect(state.itemEnded({ outcome: 'failed', position: 4, errorMessage: 'template broke' })).toBe(true);
+    expect(state.itemEnded({ outcome: 'failed', position: 5 })).toBe(false);
+    expect(state.stopReason).toBe("error handling 'stop': item 4 failed: template broke");
+    expect(state.halted).toBe(true);
+    expect(state.finalStatus()).toEqual({ status: 'failed', errorMessage: state.stopReason });
+    expect(state.jobPatch().error_message).toBe(state.stopReason);
+  });
+
+  it('stops once failures exceed the tolerated share of all items, not before', () => {
+    const { state } = makeState({ toleratedFailurePercent: 20, totalItems: 10 });
+    expect(state.stopAfterFailure).toBe(true);
+    expect(state.itemEnded({ outcome: 'failed', position: 1 })).toBe(false);
+    expect(state.itemEnded({ outcome: 'failed', position: 2 })).toBe(false);
+    expect(state.itemEnded({ outcome: 'failed', position: 3 })).toBe(true);
+    expect(state.stopReason).toBe('failures exceeded the tolerated 20% (3 of 10 items failed)');
+    expect(makeState({ toleratedFailurePercent: 100 }).state.stopAfterFailure).toBe(false);
+  });
+
+  it('ends completed, failed when every item failed, cancelled when asked', () => {
+    const done = makeState().state;
+    done.itemEnded({ outcome: 'completed', position: 1 });
+    done.itemEnded({ outcome: 'failed', position: 2 });
+    expect(done.finalStatus()).toEqual({ status: 'completed' });
+    const allFailed = makeState({ totalItems: 2 }).state;
+    allFailed.itemEnded({ outcome: 'failed', position: 1 });
+    allFailed.itemEnded({ outcome: 'failed', position: 2 });
+    expect(allFailed.finalStatus()).toEqual({ status: 'failed', errorMessage: 'every item failed (2 of 2)' });
+    const cancelled = makeState().state;
+    expect(cancelled.cancel()).toBe(true);
+    expect(cancelled.cancel()).toBe(false);
+    expect(cancelled.finalStatus()).toEqual({ status: 'cancelled' });
+    expect(makeState().state.finalStatus()).toEqual({ status: 'completed' });
+  });
+
+  it('pause and resume apply only where the status table allows them', () => {
+    const { state, statuses } = makeState();
+    expect(state.resume()).toBe(false);
+    expect(state.pause()).toBe(true);
+    expect(state.pause()).toBe(false);
+    expect(state.canStart('processing')).toBe(false);
+    // Paused before the first item: resume goes back to queued.
+    expect(state.resume()).toBe(true);
+    expect(state.status).toBe('queued');
+    expect(state.canStart('paused')).toBe(false);
+    expect(state.canStart('queued')).toBe(true);
+    state.laneStarting();
+    state.pause();
+    state.resume();
+    expect(state.status).toBe('processing');
+    expect(statuses).toEqual(['paused', 'queued', 'processing', 'paused', 'processing']);
+    state.cancel();
+    expect(state.pause()).toBe(false);
+    const ending = makeState().state;
+    ending.ending = true;
+    expect(ending.pause()).toBe(false);
+    expect(ending.cancel()).toBe(false);
+    expect(ending.setConcurrency(3)).toBe(false);
+  });
+
+  it('takes a concurrency between 1 and 200 only', () => {
+    const { state } = makeState();
+    expect(state.windowSize()).toBe(2);
+    for (const bad of [0, 201, 2.5, Number.NaN]) expect(state.setConcurrency(bad)).toBe(false);
+    expect(state.setConcurrency(7)).toBe(true);
+    expect(state.windowSize()).toBe(7);
+    expect(state.jobPatch().concurrent_processing).toBe(7);
+  });
+
+  it('ETA: active time per processed item times the items left; none while paused; paused time does not count', () => {
+    const { state, tick } = makeState({ totalItems: 10 });
+    state.laneStarting();
+    expect(state.etaSeconds()).toBeNull();
+    tick(4000);
+    state.itemEnded({ outcome: 'completed', position: 1 });
+    state.itemEnded({ outcome: 'completed', position: 2 });
+    // 4 s for 2 items, 8 left: 16 s.
+    expect(state.etaSeconds()).toBe(16);
+    state.pause();
+    expect(state.etaSeconds()).toBeNull();
+    tick(60_000);
+    state.resume();
+    expect(state.etaSeconds()).toBe(16);
+    expect(state.nextRunInput(undefined).carried?.activeMs).toBe(4000);
+  });
+
+  it('sizes lanes: 1 until item time is known, then to the target, shrinking near the end of the run', () => {
+    const { state } = makeState({ totalItems: 1000, concurrency: 4 });
+    expect(state.laneSize()).toBe(1);
+    state.laneTimed(1, 100);
+    // 4000 ms / 100 ms = 40, capped at 25.
+    expect(state.laneSize()).toBe(25);
+    state.laneTimed(1, 2000);
+    // Moving average 0.7 * 100 + 0.3 * 2000 = 670 ms: floor(4000 / 670) = 5.
+    expect(state.laneSize()).toBe(5);
+    // 10 left in the job over a window of 4: lanes of ceil(10 / 4) = 3.
+    state.cursor = 990;
+    expect(state.laneSize()).toBe(3);
+    // Slow items go one per lane.
+    state.laneTimed(1, 10_000);
+    state.laneTimed(1, 10_000);
+    expect(state.laneSize()).toBe(1);
+    // A lane that ran nothing tells nothing.
+    const fresh = makeState().state;
+    fresh.laneTimed(0, 5000);
+    expect(fresh.laneSize()).toBe(1);
+  });
+
+  it('held items go out first by position, and the cursor of the next run moves back to them', () => {
+    const { state } = makeState({ totalItems: 20 });
+    for (const p of [1, 2, 3, 4, 5, 6]) state.taken(ref(p));
+    expect(state.cursor).toBe(6);
+    expect(state.takenThisRun).toBe(6);
+    expect(state.resumeCursor()).toBe(6);
+    state.hold([ref(5), ref(3)]);
+    expect(state.resumeCursor()).toBe(2);
+    expect(state.progress().cursor).toBe(2);
+    expect(state.takeHeld(1)).toEqual([ref(3)]);
+    expect(state.resumeCursor()).toBe(4);
+    expect(state.nextRunInput({ pageSize: 3 })).toMatchObject({ jobId: JOB, cursor: 4, options: { pageSize: 3 } });
+  });
+
+  it('counts settled items by what the database says: queued and processing count nothing', () => {
+    const { state } = makeState({ errorHandling: 'stop' });
+    expect(state.outcomeFound(ref(1), { id: 'item-1', position: 1, status: 'completed', error_message: null })).toBe(false);
+    expect(state.outcomeFound(ref(2), { id: 'item-2', position: 2, status: 'queued', error_message: null })).toBe(false);
+    expect(state.outcomeFound(ref(3), undefined)).toBe(false);
+    expect(state.outcomeFound(ref(4), { id: 'item-4', position: 4, status: 'failed', error_message: 'gave up' })).toBe(true);
+    expect(state.counters).toEqual({ successful: 1, failed: 1 });
+    expect(state.stopReason).toBe("error handling 'stop': item 4 failed: gave up");
+  });
+
+  it('a run is full after its items, its lanes, or when Temporal suggests continue-as-new', () => {
+    const { state } = makeState({}, { options: { itemsPerRun: 2, lanesPerRun: 3 } });
+    expect(state.runIsFull(false)).toBe(false);
+    expect(state.runIsFull(true)).toBe(true);
+    state.taken(ref(1));
+    state.taken(ref(2));
+    expect(state.runIsFull(false)).toBe(true);
+    const lanes = makeState({}, { options: { lanesPerRun: 2 } }).state;
+    lanes.laneStarting();
+    lanes.laneStarting();
+    expect(lanes.runIsFull(false)).toBe(true);
+  });
+
+  it('carries its state into the next run and takes it back', () => {
+    const first = makeState({ totalItems: 50 }, { options: { itemsPerRun: 5 } });
+    first.state.laneStarting();
+    first.state.setConcurrency(9);
+    first.state.laneTimed(2, 300);
+    first.tick(1000);
+    first.state.itemEnded({ outcome: 'completed', position: 1 });
+    first.state.pause();
+    const next = first.state.nextRunInput({ itemsPerRun: 5 });
+    expect(next.carried).toEqual({ paused: true, concurrency: 9, activeMs: 1000, run: 2, startedAt: 1_000_000, itemMs: 150 });
+    const second = makeState({ totalItems: 50, concurrency: 2 }, next);
+    expect(second.state.status).toBe('paused');
+    expect(second.state.run).toBe(2);
+    expect(second.state.windowSize()).toBe(9);
+    expect(second.state.counters).toEqual({ successful: 1, failed: 0 });
+    expect(second.state.jobPatch()).toMatchObject({ status: 'paused', started_at: new Date(1_000_000).toISOString(), successful_items: 1, completed_items: 1 });
+  });
+
+  it('knows a job row that already ended', () => {
+    expect(makeState({ status: 'cancelled' }).state.jobEnded).toBe(true);
+    expect(makeState({ status: 'paused' }).state.jobEnded).toBe(false);
+  });
+});
