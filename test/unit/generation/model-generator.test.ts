@@ -4,7 +4,6 @@ import {
   isAbortError,
   PermanentGenerationError,
   TransientGenerationError,
-  type GenerationRequest,
 } from '../../../src/generation';
 import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/failed-attempt';
 import { createModelGenerator, sdkClientOptions } from '../../../src/generation/model-generator';
@@ -12,7 +11,7 @@ import { createPriceTable } from '../../../src/generation/pricing';
 import type { SdkErrors } from '../../../src/generation/sdk-errors';
 import { readConversationText } from '../../../src/generation/structured-output';
 import { standInConversation } from '../../helpers/stand-in-server';
-import { arc, persona, topic } from './fixtures';
+import { generationRequest, rejection } from './fixtures';
 
 // A made-up SDK with the shape of the Stainless ones: a base error, an API error with a status,
 // and connection and abort errors that extend the API error without one.
@@ -57,18 +56,7 @@ interface FakeReply {
 
 const PROMPT = 'Write a conversation about an emergency fund.';
 
-function request(signal: AbortSignal = new AbortController().signal): GenerationRequest {
-  return { itemId: 'item-1', prompt: PROMPT, persona, arc, topic, tier: 'template', attempt: 1, signal };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the promise to reject');
-}
+const request = (signal?: AbortSignal) => generationRequest(PROMPT, signal);
 
 /** A provider on the scaffold whose `send` answers (or throws) `answer`, recording what it was sent. */
 function fakeProvider(answer: (signal: AbortSignal) => unknown) {
