@@ -98,7 +98,8 @@ export interface ModelProvider<Request, Response, ApiError extends SdkApiError> 
  * `GENERATORS` in `src/config.ts` with its settings, a case in `createGenerator` (`factory.ts`),
  * and its models' prices in `pricing.ts`. A provider's batch API (Anthropic Message Batches, OpenAI
  * Batch API) takes the same requests and answers with the same responses as its synchronous API, so
- * its file reuses that provider's `buildRequest` and `readOutput` and differs in `send`: it puts the
+ * its file reuses that provider's `buildRequest` and `readOutput` (exported from that provider's file
+ * for it, e.g. `readMessage` in `anthropic.ts`) and differs in `send`: it puts the
  * request into a batch and resolves with that request's response from the batch's results (an
  * errored result rejects, as the synchronous call would have).
  */
