@@ -21,6 +21,17 @@ export interface FailedAttempt {
   outputTokens?: number;
 }
 
+/** Makes the {@link FailedAttempt} of one call from its failure type and what the call saw. */
+export type RecordFailure = (failureType: FailureType, seen?: Partial<FailedAttempt>) => FailedAttempt;
+
+/**
+ * The {@link RecordFailure} of one call: every record names the provider, the model asked for and
+ * the prompt; `seen` adds (or, for `model`, replaces with the one that answered) what came back.
+ */
+export function failureRecorder(call: Pick<FailedAttempt, 'generator' | 'model' | 'prompt'>): RecordFailure {
+  return (failureType, seen = {}) => ({ failureType, ...call, ...seen });
+}
+
 const FAILED_ATTEMPT = Symbol.for('bulkgen.failedAttempt');
 
 /**

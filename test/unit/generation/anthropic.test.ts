@@ -4,7 +4,6 @@ import {
   isAbortError,
   PermanentGenerationError,
   TransientGenerationError,
-  type GenerationRequest,
 } from '../../../src/generation';
 import { createAnthropicGenerator } from '../../../src/generation/anthropic';
 import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/failed-attempt';
@@ -18,23 +17,11 @@ import {
   toolUseMessage,
   type StandInServer,
 } from '../../helpers/stand-in-anthropic';
-import { arc, persona, topic } from './fixtures';
+import { generationRequest, rejection } from './fixtures';
 
 const PROMPT = 'Write a conversation between Marcus Chen and an assistant about building an emergency fund. Return JSON.';
 
-function request(signal: AbortSignal = new AbortController().signal): GenerationRequest {
-  return { itemId: 'item-1', prompt: PROMPT, persona, arc, topic, tier: 'template', attempt: 1, signal };
-}
-
-/** The rejection of `promise`, which must reject. */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the promise to reject');
-}
+const request = (signal?: AbortSignal) => generationRequest(PROMPT, signal);
 
 describe('anthropic provider against a stand-in Anthropic server (local HTTP, wire format only)', () => {
   let standIn: StandInServer;

@@ -1,4 +1,4 @@
-import type { EmotionalArcRow, PersonaRow, TopicRow } from '../../../src/generation';
+import type { EmotionalArcRow, GenerationRequest, PersonaRow, TopicRow } from '../../../src/generation';
 
 export const persona: PersonaRow = {
   id: '11111111-1111-4111-8111-111111111111',
@@ -26,3 +26,18 @@ export const topic: TopicRow = {
   category: 'savings',
   description: 'How much to keep aside and where',
 };
+
+/** One item's first attempt at `prompt` with the fixtures above. */
+export function generationRequest(prompt: string, signal: AbortSignal = new AbortController().signal): GenerationRequest {
+  return { itemId: 'item-1', prompt, persona, arc, topic, tier: 'template', attempt: 1, signal };
+}
+
+/** The rejection of `promise`, which must reject. */
+export async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected the promise to reject');
+}

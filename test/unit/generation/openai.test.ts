@@ -4,27 +4,15 @@ import {
   isAbortError,
   PermanentGenerationError,
   TransientGenerationError,
-  type GenerationRequest,
 } from '../../../src/generation';
 import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/failed-attempt';
 import { createOpenAIGenerator } from '../../../src/generation/openai';
 import { chatCompletion, openaiError, startStandInServer, standInConversation, type StandInServer } from '../../helpers/stand-in-openai';
-import { arc, persona, topic } from './fixtures';
+import { generationRequest, rejection } from './fixtures';
 
 const PROMPT = 'Write a conversation between Marcus Chen and an assistant about building an emergency fund.';
 
-function request(signal: AbortSignal = new AbortController().signal): GenerationRequest {
-  return { itemId: 'item-1', prompt: PROMPT, persona, arc, topic, tier: 'template', attempt: 1, signal };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the promise to reject');
-}
+const request = (signal?: AbortSignal) => generationRequest(PROMPT, signal);
 
 describe('openai provider against a stand-in OpenAI server (local HTTP, wire format only)', () => {
   let standIn: StandInServer;
