@@ -21,7 +21,7 @@ export type JobAction = 'pause' | 'resume' | 'cancel' | 'setConcurrency';
 
 /**
  * From which statuses each action is accepted (the workflow ignores the
- * rest; the API answers 409 for them). DESIGN.md, "The batch workflow".
+ * rest; the API answers 409 for them). See docs/architecture.md, "Signals and query".
  */
 export const ALLOWED_FROM: Record<JobAction, readonly JobStatus[]> = {
   pause: ['queued', 'processing'],

@@ -27,7 +27,7 @@ export async function listScaffolding<T>(db: Db, table: ScaffoldingTable): Promi
 }
 
 /**
- * The best active template for an arc key and tier, following DESIGN.md:
+ * The best active template for an arc key and tier (docs/architecture.md, "Template auto-selection"):
  * arc + tier, best rating first; else arc in any tier; else any active
  * template of the tier; else undefined.
  */

@@ -18,7 +18,7 @@ export const ParameterSet = z.strictObject({
 export type ParameterSet = z.infer<typeof ParameterSet>;
 
 /**
- * The start body (DESIGN.md, Interfaces): personas x arcs x topics, or
+ * The start body (docs/architecture.md, Interfaces): personas x arcs x topics, or
  * explicit `parameterSets`. A `templateId` that is absent or the NIL uuid
  * means "pick one for me".
  */

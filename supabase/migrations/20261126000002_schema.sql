@@ -1,4 +1,4 @@
--- The data model (DESIGN.md, "Data model"). Every enum CHECK here must accept exactly the values in
+-- The data model (docs/architecture.md, "Tables"). Every enum CHECK here must accept exactly the values in
 -- src/domain/enums.ts; `bulkgen doctor` and test/integration/schema.test.ts compare the two.
 --
 -- `create table if not exists` keeps tables a legacy database already has; 20261126000003_repair_legacy

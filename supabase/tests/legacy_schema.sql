@@ -1,5 +1,5 @@
 -- The legacy database's batch tables, as the bulk-processing audit found them
--- (/work/shared/seed/bulk-processing-audit.md), with a few rows. Load it into an empty database, then
+-- (docs/audit.md), with a few rows. Load it into an empty database, then
 -- run every migration (`supabase migration up`): 20261126000003_repair_legacy.sql must bring it to
 -- the current schema without losing a row.
 --

@@ -6,7 +6,7 @@ import type { Db } from '../../src/db/client';
 import { NIL_UUID } from '../../src/domain/enums';
 import { seedIds, startTestWorker, testClient, testConfig, testDb } from '../helpers/env';
 
-// The acceptance plan of the audit (shared/seed/bulk-processing-audit.md, section 6):
+// The acceptance plan of the audit (docs/audit.md, "The audit's acceptance run"):
 // 1 persona x 1 emotional arc x 2 topics with the NIL template, run end to end.
 describe('the audit plan: 1 persona x 1 arc x 2 topics, NIL template', () => {
   let config: Config;
