@@ -1,6 +1,5 @@
 import type { Tier } from '../domain/enums';
-import type { PromptTemplateRow } from '../domain/rows';
-import type { EmotionalArcRow, PersonaRow, TopicRow } from '../generation';
+import type { EmotionalArcRow, PersonaRow, PromptTemplateRow, TopicRow } from '../domain/rows';
 import { BulkgenError } from '../errors';
 import type { Db } from './client';
 import { unwrap } from './errors';

@@ -1,4 +1,4 @@
-import type { EmotionalArcRow, PersonaRow, TopicRow } from '../../../src/generation';
+import type { EmotionalArcRow, PersonaRow, TopicRow } from '../../../src/domain/rows';
 
 export const persona: PersonaRow = {
   id: '11111111-1111-4111-8111-111111111111',
