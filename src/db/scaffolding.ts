@@ -22,7 +22,7 @@ export async function getScaffoldingRow<T>(db: Db, table: ScaffoldingTable, id: 
 
 /** Lists a scaffolding table by its key (small tables: no paging). */
 export async function listScaffolding<T>(db: Db, table: ScaffoldingTable): Promise<T[]> {
-  return unwrap(table, await db.from(table).select('*').order(SCAFFOLDING[table], { ascending: true }));
+  return unwrap(table, await db.from(table).select('*').order(SCAFFOLDING[table], { ascending: true }).returns<T[]>());
 }
 
 /**
