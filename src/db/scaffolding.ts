@@ -40,7 +40,7 @@ export async function selectTemplate(db: Db, arcKey: string, tier: Tier): Promis
   for (const query of attempts) {
     const rows = unwrap(
       'prompt_templates',
-      await query().order('rating', { ascending: false }).order('template_name', { ascending: true }).limit(1).returns<PromptTemplateRow[]>(),
+      await query().order('rating', { ascending: false }).order('template_name', { ascending: true }).limit(1),
     );
     if (rows[0]) return rows[0];
   }

@@ -48,6 +48,8 @@ interface TableNarrowings {
   prompt_templates: { tier: Tier; variables: string[] };
   conversations: { tier: Tier };
   failed_generations: { failure_type: FailureType };
+  // Counts by outcome and by duration bucket (`src/metrics/item-metrics.ts`).
+  worker_item_metrics: { outcomes: Record<string, number>; duration_buckets: Record<string, number> };
 }
 
 /** Function arguments and jsonb results, narrowed likewise. */
@@ -120,6 +122,9 @@ export type PromptTemplateRow = Tables<'prompt_templates'>;
 
 /** A `failed_generations` row as read back. */
 export type FailedGenerationRow = Tables<'failed_generations'>;
+
+/** A `worker_item_metrics` row: one worker process's absolute totals. */
+export type WorkerItemMetricsRow = Tables<'worker_item_metrics'>;
 
 /** The `personas` columns generation reads. */
 export type PersonaRow = Pick<Tables<'personas'>, 'id' | 'persona_key' | 'name' | 'archetype' | 'description' | 'communication_style'>;
