@@ -94,7 +94,7 @@ async function retry<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
 
 /** A job of `n` completed items with the offline generator's conversations (the real write path, no workflow). */
 async function makeJob(db: Db, n: number): Promise<string> {
-  const pick = async (table: string) => ((await db.from(table).select('id').order('id')).data ?? []).map((r) => r.id as string);
+  const pick = async (table: 'personas' | 'emotional_arcs' | 'training_topics') => ((await db.from(table).select('id').order('id')).data ?? []).map((r) => r.id);
   const [personas, arcs, topics] = await Promise.all([pick('personas'), pick('emotional_arcs'), pick('training_topics')]);
   const sets = Array.from({ length: n }, (_, i) => ({
     persona_id: personas[i % personas.length]!,

@@ -444,7 +444,7 @@ async function main(): Promise<void> {
   const db = createDb(config);
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const pick = async (table: string) => ((await db.from(table).select('id').order('id')).data ?? []).map((r) => r.id as string);
+  const pick = async (table: 'personas' | 'emotional_arcs' | 'training_topics') => ((await db.from(table).select('id').order('id')).data ?? []).map((r) => r.id);
   const ctx: Ctx = { config, db, client, env: stackEnv, ids: { personas: await pick('personas'), arcs: await pick('emotional_arcs'), topics: await pick('training_topics') } };
   const started = Date.now();
   try {

@@ -28,6 +28,7 @@ export const ERROR_CATALOGUE = {
   PORT_IN_USE: { status: 500, message: 'port {port} is already in use: set {variable} to a free port' },
   STACK_START_FAILED: { status: 500, message: '{component} failed to start: {detail}' },
   MIGRATION_FAILED: { status: 500, message: 'migration failed: {detail}' },
+  TYPEGEN_FAILED: { status: 500, message: 'type generation failed: {detail}' },
   INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

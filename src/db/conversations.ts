@@ -1,24 +1,9 @@
-import type { Tier } from '../domain/enums';
+import type { ConversationRecord } from '../domain/rows';
 import type { LaneClaim } from './items';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
-/** What `complete_batch_item` stores with the conversation. */
-export interface ConversationRecord {
-  persona_id: string;
-  emotional_arc_id: string;
-  training_topic_id: string;
-  template_id: string;
-  tier: Tier;
-  conversation: unknown;
-  turn_count: number;
-  model: string;
-  generator: string;
-  is_synthetic: boolean;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-}
+export type { ConversationRecord } from '../domain/rows';
 
 /**
  * Stores the conversation and completes its item in one transaction (the

@@ -1,4 +1,5 @@
 import type { FailureType } from '../domain/enums';
+import type { FailedGenerationRow } from '../domain/rows';
 import { failedAttemptOf } from '../generation/failed-attempt';
 import type { Db } from './client';
 import { unwrap } from './errors';
@@ -19,11 +20,7 @@ export interface FailedGenerationRecord {
   error_message: string | null;
 }
 
-/** A `failed_generations` row as read back. */
-export interface FailedGenerationRow extends FailedGenerationRecord {
-  id: string;
-  created_at: string;
-}
+export type { FailedGenerationRow } from '../domain/rows';
 
 /** Inserts one failed attempt. @throws BulkgenError (catalogued from the PostgREST error). */
 export async function insertFailedGeneration(db: Db, record: FailedGenerationRecord): Promise<void> {

@@ -77,7 +77,7 @@ export async function settleItems(db: Db, itemIds: string[], message?: string): 
     );
     failedNow = failed.length;
   }
-  const outcomes = unwrap('batch_items', await db.from('batch_items').select('id, position, status, error_message').in('id', itemIds).returns<ItemOutcome[]>());
+  const outcomes = unwrap('batch_items', await db.from('batch_items').select('id, position, status, error_message').in('id', itemIds));
   return { outcomes, failedNow };
 }
 

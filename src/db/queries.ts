@@ -39,8 +39,7 @@ export async function listJobsPage(
     await query
       .order('created_at', { ascending: false })
       .order('id', { ascending: false })
-      .limit(opts.limit + 1)
-      .returns<BatchJobRow[]>(),
+      .limit(opts.limit + 1),
   );
 }
 
@@ -56,7 +55,7 @@ export async function listItemsPage(
   let query = db.from('batch_items').select('*').eq('batch_job_id', jobId);
   if (opts.status) query = query.eq('status', opts.status);
   if (opts.afterPosition !== undefined) query = query.gt('position', opts.afterPosition);
-  return unwrap('batch_items', await query.order('position', { ascending: true }).limit(opts.limit + 1).returns<BatchItemRow[]>());
+  return unwrap('batch_items', await query.order('position', { ascending: true }).limit(opts.limit + 1));
 }
 
 /** What GET /metrics reads from the database (`bulkgen_metrics()`), summed over the cluster. */
@@ -105,7 +104,7 @@ export async function listTemplates(db: Db, opts: { tier?: Tier; arcKey?: string
   let query = db.from('prompt_templates').select('*');
   if (opts.tier) query = query.eq('tier', opts.tier);
   if (opts.arcKey) query = query.eq('emotional_arc_type', opts.arcKey);
-  return unwrap('prompt_templates', await query.order('template_name', { ascending: true }).returns<PromptTemplateRow[]>());
+  return unwrap('prompt_templates', await query.order('template_name', { ascending: true }));
 }
 
 /** The cheapest read that proves the database answers through the gateway (for readiness). */

@@ -1,6 +1,5 @@
 import type { Tier } from '../domain/enums';
-import type { PromptTemplateRow } from '../domain/rows';
-import type { EmotionalArcRow, PersonaRow, TopicRow } from '../generation';
+import type { EmotionalArcRow, PersonaRow, PromptTemplateRow, TopicRow } from '../domain/rows';
 import { BulkgenError } from '../errors';
 import type { Db } from './client';
 import { unwrap } from './errors';
@@ -23,7 +22,7 @@ export async function getScaffoldingRow<T>(db: Db, table: ScaffoldingTable, id: 
 
 /** Lists a scaffolding table by its key (small tables: no paging). */
 export async function listScaffolding<T>(db: Db, table: ScaffoldingTable): Promise<T[]> {
-  return unwrap(table, await db.from(table).select('*').order(SCAFFOLDING[table], { ascending: true }));
+  return unwrap(table, await db.from(table).select('*').order(SCAFFOLDING[table], { ascending: true }).returns<T[]>());
 }
 
 /**
@@ -41,7 +40,7 @@ export async function selectTemplate(db: Db, arcKey: string, tier: Tier): Promis
   for (const query of attempts) {
     const rows = unwrap(
       'prompt_templates',
-      await query().order('rating', { ascending: false }).order('template_name', { ascending: true }).limit(1).returns<PromptTemplateRow[]>(),
+      await query().order('rating', { ascending: false }).order('template_name', { ascending: true }).limit(1),
     );
     if (rows[0]) return rows[0];
   }

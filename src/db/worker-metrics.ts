@@ -1,20 +1,9 @@
+import type { WorkerItemMetricsRow } from '../domain/rows';
 import type { ItemMetricsSnapshot, WorkerIdentity } from '../metrics/item-metrics';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
-/** A `worker_item_metrics` row: one worker process's absolute totals. */
-export interface WorkerItemMetricsRow {
-  worker_id: string;
-  hostname: string;
-  pid: number;
-  started_at: string;
-  updated_at: string;
-  outcomes: Record<string, number>;
-  attempt_errors: number;
-  duration_buckets: Record<string, number>;
-  duration_sum_seconds: number;
-  duration_count: number;
-}
+export type { WorkerItemMetricsRow } from '../domain/rows';
 
 /**
  * Writes a worker's totals as one upsert on `worker_id` (absolute values: a repeated write

@@ -14,11 +14,8 @@ export {
   MissingPlaceholderError,
   placeholdersOf,
   renderTemplate,
-  type EmotionalArcRow,
-  type PersonaRow,
   type TemplateContext,
   type TemplateValue,
-  type TopicRow,
 } from './render';
 export {
   GenerationError,

@@ -8,7 +8,7 @@ import {
   type GenerationRequest,
   type GenerationResult,
 } from './provider';
-import type { EmotionalArcRow, PersonaRow, TopicRow } from './render';
+import type { EmotionalArcRow, PersonaRow, TopicRow } from '../domain/rows';
 import { abortableSleep, abortError, type Sleep } from './sleep';
 
 /** The model name recorded for offline conversations. */

@@ -1,6 +1,6 @@
 import type { Tier } from '../domain/enums';
 import type { GeneratedConversation } from './conversation';
-import type { EmotionalArcRow, PersonaRow, TopicRow } from './render';
+import type { EmotionalArcRow, PersonaRow, TopicRow } from '../domain/rows';
 
 /** Everything a generator needs for one item's attempt. */
 export interface GenerationRequest {

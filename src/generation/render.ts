@@ -1,37 +1,8 @@
 import type { Tier } from '../domain/enums';
+import type { EmotionalArcRow, PersonaRow, TopicRow } from '../domain/rows';
 
 /** A value a placeholder can take; `undefined`, `null` and `''` count as "no value". */
 export type TemplateValue = string | number | undefined | null;
-
-/** The `personas` columns generation reads. */
-export interface PersonaRow {
-  id: string;
-  persona_key: string;
-  name: string;
-  archetype: string;
-  description: string | null;
-  communication_style: string | null;
-}
-
-/** The `emotional_arcs` columns generation reads. */
-export interface EmotionalArcRow {
-  id: string;
-  arc_key: string;
-  name: string;
-  starting_emotion: string;
-  ending_emotion: string;
-  typical_turn_count_min: number;
-  typical_turn_count_max: number;
-}
-
-/** The `training_topics` columns generation reads. */
-export interface TopicRow {
-  id: string;
-  topic_key: string;
-  name: string;
-  category: string;
-  description: string | null;
-}
 
 /**
  * A template needed a value that was not supplied. Nothing is rendered when this is thrown,

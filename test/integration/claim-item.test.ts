@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/client';
 import { completeItemAndClaimNext, type ConversationRecord } from '../../src/db/conversations';
 import { claimLaneItem, failItem } from '../../src/db/items';
-import type { BatchItemRow } from '../../src/domain/rows';
+import type { BatchItemRow, TablesUpdate } from '../../src/domain/rows';
 import { seedIds, testDb } from '../helpers/env';
 
 // claim_batch_item and complete_batch_item_and_claim (migration ..10): how a lane starts its next
@@ -23,7 +23,7 @@ describe('claim_batch_item: a lane starts an item only while its job lets items 
   });
 
   /** A job of `n` queued items, with its job row patched; its items by position. */
-  const job = async (n: number, patch: Record<string, unknown> = {}) => {
+  const job = async (n: number, patch: TablesUpdate<'batch_jobs'> = {}) => {
     const sets = Array.from({ length: n }, () => ({ persona_id: seed.personas[0]!.id, emotional_arc_id: seed.arcs[0]!.id, training_topic_id: seed.topics[0]!.id }));
     const created = await db.rpc('create_batch_job', { p_job: { name: 'claim test', tier: 'template' }, p_parameter_sets: sets });
     if (created.error) throw new Error(created.error.message);
@@ -37,7 +37,7 @@ describe('claim_batch_item: a lane starts an item only while its job lets items 
     return { jobId, items: data as BatchItemRow[] };
   };
   const item = async (id: string) => (await db.from('batch_items').select('*').eq('id', id).single<BatchItemRow>()).data!;
-  const setJob = async (jobId: string, patch: Record<string, unknown>) => {
+  const setJob = async (jobId: string, patch: TablesUpdate<'batch_jobs'>) => {
     const { error } = await db.from('batch_jobs').update(patch).eq('id', jobId);
     if (error) throw new Error(error.message);
   };
@@ -68,7 +68,7 @@ describe('claim_batch_item: a lane starts an item only while its job lets items 
   });
 
   it('holds a queued item, writing nothing, while the job is paused or ended, or has a stop reason', async () => {
-    for (const patch of [{ status: 'paused' }, { status: 'cancelled' }, { status: 'failed' }, { status: 'completed' }, { status: 'processing', error_message: 'stopping (test)' }]) {
+    for (const patch of [{ status: 'paused' }, { status: 'cancelled' }, { status: 'failed' }, { status: 'completed' }, { status: 'processing', error_message: 'stopping (test)' }] as const) {
       const { items } = await job(1, patch);
       expect(await claimLaneItem(db, items[0]!.id, T)).toEqual({ held: true });
       expect(await item(items[0]!.id)).toMatchObject({ status: 'queued', started_at: null, progress: 0 });

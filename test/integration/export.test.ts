@@ -115,7 +115,7 @@ async function seedJob(db: Db, n: { completed: number; failed: number; queued: n
 
 /** Scaffolding keys by id, and each stored conversation of the job by item id. */
 async function expectations(db: Db, jobId: string) {
-  const read = async (table: string, key: string) => {
+  const read = async (table: 'personas' | 'emotional_arcs' | 'training_topics' | 'prompt_templates', key: string) => {
     const { data, error } = await db.from(table).select(`id, ${key}`);
     if (error) throw new Error(error.message);
     return new Map((data as unknown as Array<Record<string, string>>).map((r) => [r.id!, r[key]!]));
@@ -135,7 +135,7 @@ async function expectations(db: Db, jobId: string) {
       .order('id')
       .range(from, from + 999);
     if (error) throw new Error(error.message);
-    for (const row of data as Array<{ id: string; batch_item_id: string; template_id: string; conversation: { turns: Array<{ role: string; content: string }> } }>) {
+    for (const row of data as Array<{ id: string; batch_item_id: string; template_id: string; conversation: { turns: Array<{ role: string; content: string }> }; batch_items: { batch_job_id: string } }>) {
       conversations.set(row.batch_item_id, row);
     }
     if (data.length < 1000) break;

@@ -58,8 +58,8 @@ describe('the audit plan: 1 persona x 1 arc x 2 topics, NIL template', () => {
       failed_items: 0,
       cancelled_items: 0,
     });
-    expect(job.data.started_at).not.toBeNull();
-    expect(job.data.completed_at).not.toBeNull();
+    expect(job.data!.started_at).not.toBeNull();
+    expect(job.data!.completed_at).not.toBeNull();
 
     const items = await db.from('batch_items').select('*').eq('batch_job_id', submitted.jobId).order('position');
     expect(items.data).toHaveLength(2);
@@ -88,7 +88,7 @@ describe('the audit plan: 1 persona x 1 arc x 2 topics, NIL template', () => {
       expect(c.persona_id).toBe(persona.id);
       expect(c.emotional_arc_id).toBe(arc.id);
       expect(c.is_synthetic).toBe(true);
-      expect(c.turn_count).toBe(c.conversation.turns.length);
+      expect(c.turn_count).toBe((c.conversation as { turns: unknown[] }).turns.length);
       expect(items.data!.find((i) => i.id === c.batch_item_id)!.conversation_id).toBe(c.id);
     }
   });

@@ -124,7 +124,7 @@ export function registerBatchCommands(program: Command): void {
           throw new BulkgenError('VALIDATION_FAILED', { summary: `--status: expected one of ${JOB_STATUSES.join(', ')}, got '${o.status}'` });
         }
         let q = ctx.db.from('batch_jobs').select('id, name, status, total_items, completed_items, successful_items, failed_items, created_at').order('created_at', { ascending: false }).limit(Number(o.limit));
-        if (o.status) q = q.eq('status', o.status);
+        if (o.status) q = q.eq('status', o.status as JobStatus);
         const rows = unwrap('batch_jobs', await q);
         if (o.json) printJson(rows);
         else for (const r of rows) process.stdout.write(`${r.id}  ${r.status.padEnd(10)} ${String(r.completed_items).padStart(6)}/${String(r.total_items).padEnd(6)} ${r.name}\n`);

@@ -44,7 +44,7 @@ export function registerDemo(program: Command): void {
         const config = loadConfig({ ...process.env, ...stack.env });
         const db = createDb(config);
         const temporal = await connectClient(config);
-        const pick = async (table: string, key: string, n: number, filter?: [string, string]) => {
+        const pick = async (table: 'personas' | 'emotional_arcs' | 'training_topics', key: string, n: number, filter?: [string, string]) => {
           let q = db.from(table).select(`id, ${key}`).order(key).limit(n);
           if (filter) q = q.eq(filter[0], filter[1]);
           const { data, error } = await q;

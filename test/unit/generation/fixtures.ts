@@ -1,4 +1,5 @@
-import type { EmotionalArcRow, GenerationRequest, PersonaRow, TopicRow } from '../../../src/generation';
+import type { EmotionalArcRow, PersonaRow, TopicRow } from '../../../src/domain/rows';
+import type { GenerationRequest } from '../../../src/generation';
 
 export const persona: PersonaRow = {
   id: '11111111-1111-4111-8111-111111111111',
