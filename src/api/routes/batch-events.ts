@@ -8,7 +8,7 @@ import { BulkgenError } from '../../errors';
 import { BEARER_SECURITY } from '../auth';
 import { errorBody, toBulkgenError } from '../errors';
 import { errors, JobIdParams } from '../schemas';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 
 /** How often the job row is read while a client listens. */
 export const EVENTS_POLL_MS = 500;

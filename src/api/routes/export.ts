@@ -5,7 +5,7 @@ import { getJob } from '../../db/jobs';
 import { EXPORT_STATUSES, exportConversationLines } from '../../export/jsonl';
 import { BEARER_SECURITY } from '../auth';
 import { errors, JobIdParams } from '../schemas';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 
 /** `?status=`: completed (default) or all. */
 export const ExportQuery = z.strictObject({
