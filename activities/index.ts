@@ -4,12 +4,12 @@ import type { Db } from '../src/db/client';
 import { writeCheckpoint, type CheckpointInput } from '../src/db/checkpoints';
 import { cancelOpenItems, countItems, pageQueuedItems, settleItems, type ItemOutcome, type ItemRef } from '../src/db/items';
 import { findJob, updateJob, type JobPatch } from '../src/db/jobs';
-import type { RateLimit } from '../src/db/rate-limit';
-import { createRateLimiter } from '../src/generation/rate-limiter';
 import { ScaffoldingCache } from '../src/db/scaffolding';
 import type { ErrorHandling, JobStatus, Tier } from '../src/domain/enums';
 import type { ConversationGenerator } from '../src/generation';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
+import type { RateLimit } from '../src/rate-limit/limit';
+import { createRateLimiter } from '../src/rate-limit/limiter';
 import { processItemChain, type ItemChainDeps, type ProcessItemInput, type ProcessItemResult } from './process-item';
 import { processLane, type ProcessLaneInput, type ProcessLaneResult } from './process-lane';
 

@@ -16,7 +16,7 @@ import {
   renderTemplate,
   type ConversationGenerator,
 } from '../src/generation';
-import type { RateLimiter } from '../src/generation/rate-limiter';
+import type { RateLimiter } from '../src/rate-limit/limiter';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
 import { timeItemAttempt } from './item-metrics';
 

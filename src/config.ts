@@ -136,7 +136,7 @@ const EnvSchema = z.object({
     .pipe(PriceOverrides.optional())
     .optional(),
   // Unset: no limit. Set: at most this many provider requests in any second for the task queue, shared
-  // by every worker on it through Postgres (rate_limits); see src/db/rate-limit.ts.
+  // by every worker on it through Postgres (rate_limits); see src/rate-limit/.
   GENERATOR_MAX_REQUESTS_PER_SECOND: z.preprocess(
     emptyToUndefined,
     z.coerce
