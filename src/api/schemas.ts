@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ITEM_STATUSES, JOB_STATUSES, TIERS, ErrorHandling, ItemStatus, JobStatus, Priority, Tier } from '../domain/enums';
-import { MAX_CONCURRENCY } from '../domain/batch-request';
+import { MAX_CONCURRENCY } from '../domain/limits';
 import { ERROR_CATALOGUE, type ErrorCode } from '../errors';
 
 /**

@@ -1,9 +1,6 @@
 import { z } from 'zod';
 import { ErrorHandling, NIL_UUID, Priority, Tier } from './enums';
-
 import { MAX_CONCURRENCY } from './limits';
-
-export { MAX_CONCURRENCY, MAX_ITEMS_PER_BATCH } from './limits';
 
 const Id = z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` });
 

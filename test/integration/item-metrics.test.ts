@@ -9,7 +9,7 @@ import { abortableSleep, createOfflineGenerator, TransientGenerationError, type 
 import { INF_BUCKET, ITEM_DURATION_BUCKETS, ITEM_OUTCOMES, ItemMetricsRecorder, type ItemMetricsSnapshot } from '../../src/metrics/item-metrics';
 import { ItemMetricsReporter } from '../../src/metrics/item-metrics-reporter';
 import { PROJECT_ROOT } from '../../src/project-root';
-import { cancelSignal } from '../../workflows/batch';
+import { cancelSignal } from '../../workflows/messages';
 import { byStatus, itemRows, runToEnd, laneItemIds, submit, type Harness } from '../helpers/batches';
 import { seedIds, stackEnv, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { createTemplate, GOOD_TEMPLATE_TEXT } from '../helpers/scaffolding';

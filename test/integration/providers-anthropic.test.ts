@@ -3,7 +3,7 @@ import { listFailedGenerations } from '../../src/db/failed-generations';
 import { withPg } from '../../src/db/pg';
 import { createAnthropicGenerator } from '../../src/generation/anthropic';
 import { createGenerator } from '../../src/generation/factory';
-import { cancelSignal } from '../../workflows/batch';
+import { cancelSignal } from '../../workflows/messages';
 import { itemRows, jobRow, runToEnd, submit, type Harness } from '../helpers/batches';
 import { seedIds, stackEnv, startTestWorker, testClient, testConfig, testDb, type TestWorker } from '../helpers/env';
 import { createTemplate, GOOD_TEMPLATE_TEXT } from '../helpers/scaffolding';

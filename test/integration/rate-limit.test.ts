@@ -9,7 +9,7 @@ import { PROJECT_ROOT } from '../../src/project-root';
 import { slotIntervalMs, taskQueueRateLimit } from '../../src/rate-limit/limit';
 import { readDatabaseClockMs, reserveRateSlot } from '../../src/rate-limit/slots';
 import { batchWorkerOptions } from '../../src/temporal/worker';
-import { cancelSignal } from '../../workflows/batch';
+import { cancelSignal } from '../../workflows/messages';
 import { byStatus, itemRows, runToEnd, submit, type Harness } from '../helpers/batches';
 import { seedIds, stackEnv, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { createTemplate, GOOD_TEMPLATE_TEXT } from '../helpers/scaffolding';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { progressQuery, setConcurrencySignal } from '../../workflows/batch';
+import { progressQuery, setConcurrencySignal } from '../../workflows/messages';
 import { byStatus, itemRows, jobRow, submit, type Harness } from '../helpers/batches';
 import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { observedGenerator } from '../helpers/generators';

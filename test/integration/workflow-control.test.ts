@@ -1,6 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cancelSignal, pauseSignal, progressQuery, resumeSignal } from '../../workflows/batch';
+import { cancelSignal, pauseSignal, progressQuery, resumeSignal } from '../../workflows/messages';
 import { byStatus, conversationCount, itemRows, jobRow, submit, type Harness } from '../helpers/batches';
 import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { observedGenerator } from '../helpers/generators';
