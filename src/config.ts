@@ -22,7 +22,7 @@ export const DEFAULTS = {
 } as const;
 
 /** The most output tokens @anthropic-ai/sdk allows a non-streaming request (it demands streaming above). */
-export const ANTHROPIC_NON_STREAMING_MAX_TOKENS = 21_333;
+const ANTHROPIC_NON_STREAMING_MAX_TOKENS = 21_333;
 
 const GENERATORS = ['offline', 'anthropic', 'openai'] as const;
 

@@ -26,7 +26,7 @@ export interface BuildAppDeps extends ApiDeps {
 }
 
 /** Where the Swagger UI lives; the document itself is at /openapi.json (and /docs/json). */
-export const DOCS_PREFIX = '/docs';
+const DOCS_PREFIX = '/docs';
 
 /**
  * Builds the REST API as a fastify instance that is not listening (tests use

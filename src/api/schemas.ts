@@ -94,7 +94,7 @@ export const Job = z
 export type Job = z.infer<typeof Job>;
 
 /** The workflow's `progress` query, live. */
-export const Progress = z
+const Progress = z
   .object({
     jobId: uuid,
     status: JobStatus,

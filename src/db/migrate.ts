@@ -17,7 +17,7 @@ export interface MigrateResult {
 }
 
 /** The Supabase CLI wants `sslmode=disable` for a server without TLS (the local one). */
-export function withSslModeDisabled(databaseUrl: string): string {
+function withSslModeDisabled(databaseUrl: string): string {
   const url = new URL(databaseUrl);
   const host = url.hostname;
   if (!url.searchParams.has('sslmode') && (host === '127.0.0.1' || host === 'localhost' || host === '::1')) {

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { PROJECT_ROOT } from '../project-root';
 
 /** The superuser the embedded server is created with (local only). */
-export const LOCAL_PG_USER = 'postgres';
-export const LOCAL_PG_PASSWORD = 'postgres';
+const LOCAL_PG_USER = 'postgres';
+const LOCAL_PG_PASSWORD = 'postgres';
 
 /** A running embedded Postgres. */
 export interface LocalPostgres {

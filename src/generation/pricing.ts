@@ -57,9 +57,9 @@ export const DEFAULT_PRICES: Readonly<Record<string, ModelPrice>> = Object.freez
 });
 
 /** Average tokens of one item's prompt, for estimates before any item has run. */
-export const DEFAULT_AVG_INPUT_TOKENS = 1200;
+const DEFAULT_AVG_INPUT_TOKENS = 1200;
 /** Average tokens of one generated conversation, for estimates before any item has run. */
-export const DEFAULT_AVG_OUTPUT_TOKENS = 1500;
+const DEFAULT_AVG_OUTPUT_TOKENS = 1500;
 
 /** Digits of `conversations.cost_usd` (numeric(12,6)); costs are rounded to this. */
 const COST_DECIMALS = 6;

@@ -18,7 +18,7 @@ export interface RateLimit {
  * the throughput at any N (10%). On the 2-core test machine at a load of 5 to 6, warm requests reached
  * a local stand-in at most 34 ms after their slots; a real provider adds the network's jitter.
  */
-export const RATE_LIMIT_JITTER_BUDGET_MS = 100;
+const RATE_LIMIT_JITTER_BUDGET_MS = 100;
 
 /**
  * Extra room after a worker's first request (and its first after a pause): it reaches the provider

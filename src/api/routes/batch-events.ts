@@ -11,12 +11,12 @@ import { errors, JobIdParams } from '../schemas';
 import type { ApiDeps } from '../deps';
 
 /** How often the job row is read while a client listens. */
-export const EVENTS_POLL_MS = 500;
+const EVENTS_POLL_MS = 500;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const KEEPALIVE_MS = 15_000;
 
 /** The `data` of a `progress` event. */
-export interface ProgressEvent {
+interface ProgressEvent {
   status: BatchJobRow['status'];
   totalItems: number;
   successfulItems: number;

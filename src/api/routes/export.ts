@@ -8,7 +8,7 @@ import { errors, JobIdParams } from '../schemas';
 import type { ApiDeps } from '../deps';
 
 /** `?status=`: completed (default) or all. */
-export const ExportQuery = z.strictObject({
+const ExportQuery = z.strictObject({
   status: z
     .enum(EXPORT_STATUSES, { error: `expected one of ${EXPORT_STATUSES.join(', ')}` })
     .default('completed')
@@ -16,7 +16,7 @@ export const ExportQuery = z.strictObject({
 });
 
 /** The media type of the export: one JSON document a line. */
-export const NDJSON = 'application/x-ndjson';
+const NDJSON = 'application/x-ndjson';
 
 /**
  * GET /batches/:id/export: the job's conversations as JSON Lines in the chat
