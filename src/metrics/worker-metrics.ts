@@ -1,6 +1,6 @@
-import type { ItemMetricsSnapshot, WorkerIdentity } from '../metrics/item-metrics';
-import type { Db } from './client';
-import { unwrap } from './errors';
+import type { Db } from '../db/client';
+import { unwrap } from '../db/errors';
+import type { ItemMetricsSnapshot, WorkerIdentity } from './item-metrics';
 
 /** A `worker_item_metrics` row: one worker process's absolute totals. */
 export interface WorkerItemMetricsRow {
