@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PriceOverrides } from './generation/pricing';
+import { PriceOverrides } from './domain/prices';
 
 /** Defaults, named once. Ports follow Supabase's local stack and Temporal's dev server. */
 export const DEFAULTS = {
