@@ -2,17 +2,21 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.bulkgen/**', '.tools/**', 'test/artifacts/**', 'bench/results/**', 'bin/**', 'eslint.config.mjs', 'scripts/**'] },
+  { ignores: ['node_modules/**', '.bulkgen/**', '.tools/**', 'test/artifacts/**', 'bench/results/**', 'bin/**', 'eslint.config.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.mts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
+  },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable' } },
   },
   {
     // Workflows are replayed: no I/O, no Node built-ins, no clocks but the workflow's.

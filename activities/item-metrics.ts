@@ -1,7 +1,12 @@
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
-import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
-import type { ItemChainResult } from './process-item';
+import type { ItemMetricsRecorder, ItemOutcome } from '../src/metrics/item-metrics';
+
+/** What an item attempt tells the count: how its item ended, and whether it had ended before the attempt. */
+export interface CountedAttempt {
+  outcome: ItemOutcome;
+  alreadyEnded?: boolean;
+}
 
 /**
  * Runs one attempt of an item chain and counts how it ended in `metrics` (nothing when absent):
@@ -14,10 +19,7 @@ import type { ItemChainResult } from './process-item';
  * - the item had already ended before this attempt (a retry found it so): nothing, so an item is
  *   counted once.
  */
-export async function timeItemAttempt(
-  metrics: ItemMetricsRecorder | undefined,
-  attempt: () => Promise<ItemChainResult>,
-): Promise<ItemChainResult> {
+export async function timeItemAttempt<R extends CountedAttempt>(metrics: ItemMetricsRecorder | undefined, attempt: () => Promise<R>): Promise<R> {
   if (!metrics) return attempt();
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;

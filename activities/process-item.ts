@@ -7,16 +7,16 @@ import { claimItem, failItem } from '../src/db/items';
 import type { ScaffoldingCache } from '../src/db/scaffolding';
 import { NIL_UUID } from '../src/domain/enums';
 import type { BatchItemRow, PromptTemplateRow } from '../src/domain/rows';
+import { BulkgenError, isBulkgenError } from '../src/errors';
 import {
   buildTemplateVariables,
   InvalidOutputError,
   isAbortError,
   isGenerationError,
-  MissingPlaceholderError,
   renderTemplate,
   type ConversationGenerator,
 } from '../src/generation';
-import type { RateLimiter } from '../src/generation/rate-limiter';
+import type { RateLimiter } from '../src/rate-limit/limiter';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
 import type { ProcessItemResult } from '../workflows/contract';
 import { timeItemAttempt } from './item-metrics';
@@ -31,9 +31,6 @@ export interface ProcessItemInput {
 
 /** What one chain attempt did: its result, and whether the item had ended before it (a retry found it so: nothing was done). */
 export type ItemChainResult = ProcessItemResult & { alreadyEnded?: boolean };
-
-/** An item failure no retry can fix: the item is failed with this message. */
-class ItemFailure extends Error {}
 
 const HEARTBEAT_EVERY_MS = 200;
 
@@ -152,7 +149,7 @@ async function resolveScaffolding(cache: ScaffoldingCache, item: BatchItemRow) {
   } else {
     template = await cache.selectedTemplate(arc.arc_key, item.tier);
     if (!template) {
-      throw new ItemFailure(`No suitable template found for the emotional arc '${arc.arc_key}' (tier '${item.tier}')`);
+      throw new BulkgenError('TEMPLATE_NOT_FOUND', { arc: arc.arc_key, tier: item.tier });
     }
   }
   return { template, persona, arc, topic };
@@ -160,7 +157,7 @@ async function resolveScaffolding(cache: ScaffoldingCache, item: BatchItemRow) {
 
 /** The item's error message when no retry can help, else undefined (retry). */
 function permanentFailureMessage(err: unknown, attempt: number, maxInvalidOutputAttempts: number): string | undefined {
-  if (err instanceof ItemFailure || err instanceof MissingPlaceholderError) return err.message;
+  if (isBulkgenError(err, 'TEMPLATE_NOT_FOUND') || isBulkgenError(err, 'TEMPLATE_MISSING_PLACEHOLDER')) return err.message;
   if (err instanceof InvalidOutputError) {
     return attempt >= maxInvalidOutputAttempts ? `${err.message} (after ${attempt} attempts)` : undefined;
   }

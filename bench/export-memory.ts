@@ -26,11 +26,12 @@ import { createDb, type Db } from '../src/db/client';
 import { completeItemWithConversation } from '../src/db/conversations';
 import { withPg } from '../src/db/pg';
 import { ScaffoldingCache } from '../src/db/scaffolding';
-import { dataDirPath, PROJECT_ROOT } from '../src/dev/paths';
+import { dataDirPath } from '../src/dev/paths';
 import { startStack, type Stack } from '../src/dev/stack';
 import type { BatchItemRow } from '../src/domain/rows';
 import { getJobCost } from '../src/export/job-costs';
 import { buildTemplateVariables, createOfflineGenerator, renderTemplate } from '../src/generation';
+import { PROJECT_ROOT } from '../src/project-root';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {

@@ -1,5 +1,5 @@
 /**
- * `npm run gen:types`: writes src/db/database.types.ts, the `Database` type of
+ * `npm run gen:types`: writes src/domain/database.types.ts, the `Database` type of
  * the `public` schema that supabase/migrations/ build. Uses DATABASE_URL when
  * set (migrating it first), else a throwaway local Postgres.
  */
@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DATABASE_TYPES_FILE, generateDatabaseTypes } from '../src/db/database-types';
 import { withMigratedDatabase } from '../src/dev/migrated-database';
-import { PROJECT_ROOT } from '../src/dev/paths';
+import { PROJECT_ROOT } from '../src/project-root';
 
 async function main(): Promise<void> {
   const log = (line: string) => process.stderr.write(`[gen:types] ${line}\n`);

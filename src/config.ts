@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PriceOverrides } from './generation/pricing';
+import { PriceOverrides } from './domain/prices';
 
 /** Defaults, named once. Ports follow Supabase's local stack and Temporal's dev server. */
 export const DEFAULTS = {
@@ -22,7 +22,7 @@ export const DEFAULTS = {
 } as const;
 
 /** The most output tokens @anthropic-ai/sdk allows a non-streaming request (it demands streaming above). */
-export const ANTHROPIC_NON_STREAMING_MAX_TOKENS = 21_333;
+const ANTHROPIC_NON_STREAMING_MAX_TOKENS = 21_333;
 
 const GENERATORS = ['offline', 'anthropic', 'openai'] as const;
 
@@ -136,7 +136,7 @@ const EnvSchema = z.object({
     .pipe(PriceOverrides.optional())
     .optional(),
   // Unset: no limit. Set: at most this many provider requests in any second for the task queue, shared
-  // by every worker on it through Postgres (rate_limits); see src/db/rate-limit.ts.
+  // by every worker on it through Postgres (rate_limits); see src/rate-limit/.
   GENERATOR_MAX_REQUESTS_PER_SECOND: z.preprocess(
     emptyToUndefined,
     z.coerce

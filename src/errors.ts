@@ -21,9 +21,8 @@ export const ERROR_CATALOGUE = {
   TEMPORAL_UNAVAILABLE: { status: 503, message: 'Temporal is unreachable at {address}: {detail}' },
   WORKFLOW_START_FAILED: { status: 503, message: "could not start workflow '{workflowId}': {detail}" },
   SCHEMA_DRIFT: { status: 500, message: 'the database does not match the code:\n{mismatches}' },
-  TEMPLATE_NOT_FOUND: { status: 422, message: 'No suitable template found for the emotional arc {arc} (tier {tier})' },
-  TEMPLATE_PLACEHOLDER_MISSING: { status: 422, message: '{detail}' },
-  GENERATION_FAILED: { status: 502, message: 'generation failed: {detail}' },
+  TEMPLATE_NOT_FOUND: { status: 422, message: "No suitable template found for the emotional arc '{arc}' (tier '{tier}')" },
+  TEMPLATE_MISSING_PLACEHOLDER: { status: 422, message: '{detail}' },
   CONFIG_INVALID: { status: 500, message: '{detail}' },
   PORT_IN_USE: { status: 500, message: 'port {port} is already in use: set {variable} to a free port' },
   STACK_START_FAILED: { status: 500, message: '{component} failed to start: {detail}' },
@@ -36,7 +35,7 @@ export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
 /** An error from the catalogue: `code` is stable, `message` is for people, `details` for machines. */
 export class BulkgenError extends Error {
-  override readonly name = 'BulkgenError';
+  override readonly name: string = 'BulkgenError';
   readonly status: number;
 
   constructor(

@@ -1,6 +1,5 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import {
   createJsonSchemaTransform,
@@ -10,9 +9,8 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Config } from '../config';
-import type { Db } from '../db/client';
 import { BEARER_SCHEME, bearerAuth } from './auth';
+import type { ApiDeps } from './deps';
 import { installErrorHandling } from './errors';
 import { registerMetrics } from './metrics';
 import { batchControlRoutes } from './routes/batch-control';
@@ -22,20 +20,13 @@ import { exportRoutes } from './routes/export';
 import { healthRoutes } from './routes/health';
 import { scaffoldingRoutes } from './routes/scaffolding';
 
-/** What the routes use: configuration, the database, and a connected Temporal client. */
-export interface ApiDeps {
-  config: Config;
-  db: Db;
-  temporal: Client;
-}
-
 /** `buildApp` input: the dependencies plus fastify's logger (false, pino options, or a pino logger). */
 export interface BuildAppDeps extends ApiDeps {
   logger?: boolean | object;
 }
 
 /** Where the Swagger UI lives; the document itself is at /openapi.json (and /docs/json). */
-export const DOCS_PREFIX = '/docs';
+const DOCS_PREFIX = '/docs';
 
 /**
  * Builds the REST API as a fastify instance that is not listening (tests use

@@ -3,8 +3,6 @@ import { isResponseSerializationError } from 'fastify-type-provider-zod';
 import { BulkgenError, isBulkgenError } from '../errors';
 import { isTemporalUnreachable, temporalUnavailable } from '../temporal/errors';
 
-export { isTemporalUnreachable, temporalUnavailable } from '../temporal/errors';
-
 /** One rejected input: where, which field, what is wrong, and the value that was sent. */
 export interface FieldIssue {
   in: 'body' | 'querystring' | 'params' | 'headers';

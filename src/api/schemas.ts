@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ITEM_STATUSES, JOB_STATUSES, TIERS, ErrorHandling, ItemStatus, JobStatus, Priority, Tier } from '../domain/enums';
-import { MAX_CONCURRENCY } from '../domain/batch-request';
+import { MAX_CONCURRENCY } from '../domain/limits';
 import { ERROR_CATALOGUE, type ErrorCode } from '../errors';
 
 /**
@@ -94,7 +94,7 @@ export const Job = z
 export type Job = z.infer<typeof Job>;
 
 /** The workflow's `progress` query, live. */
-export const Progress = z
+const Progress = z
   .object({
     jobId: uuid,
     status: JobStatus,

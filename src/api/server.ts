@@ -10,9 +10,9 @@ import { buildApp } from './app';
  * Listening address when none is given: every interface, so the API is
  * reachable from outside a container. Every /v1 route still needs a key.
  */
-export const DEFAULT_HOST = '0.0.0.0';
+const DEFAULT_HOST = '0.0.0.0';
 /** How long in-flight requests get to finish on SIGINT/SIGTERM before the process exits anyway. */
-export const SHUTDOWN_GRACE_MS = 10_000;
+const SHUTDOWN_GRACE_MS = 10_000;
 
 /** A running API server. */
 export interface ApiServer {

@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../dev/paths';
+import { PROJECT_ROOT } from '../project-root';
 import { BulkgenError } from '../errors';
 
 const run = promisify(execFile);
 
 /** Where the generated `Database` type is checked in (`npm run gen:types` writes it). */
-export const DATABASE_TYPES_FILE = path.join(PROJECT_ROOT, 'src', 'db', 'database.types.ts');
+export const DATABASE_TYPES_FILE = path.join(PROJECT_ROOT, 'src', 'domain', 'database.types.ts');
 
 /** The schemas the generated type covers: the app's tables live in `public` only. */
 const GENERATED_SCHEMAS = ['public'] as const;
@@ -19,7 +19,7 @@ const HEADER = [
 
 /**
  * Generates the TypeScript `Database` type of `databaseUrl`'s `public` schema, as
- * the text of `src/db/database.types.ts`. Runs `@supabase/postgres-meta`'s own
+ * the text of `src/domain/database.types.ts`. Runs `@supabase/postgres-meta`'s own
  * type-generation entry point with the settings `supabase gen types typescript
  * --db-url <url> --schema public` gives the postgres-meta container; its
  * output is formatted by the generator, so the same schema gives the same bytes.

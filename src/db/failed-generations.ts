@@ -5,7 +5,7 @@ import type { Db } from './client';
 import { unwrap } from './errors';
 
 /** A row to insert into `failed_generations`: one failed attempt that reached a provider. */
-export interface FailedGenerationRecord {
+interface FailedGenerationRecord {
   batch_item_id: string;
   job_id: string;
   attempt: number;
@@ -23,7 +23,7 @@ export interface FailedGenerationRecord {
 export type { FailedGenerationRow } from '../domain/rows';
 
 /** Inserts one failed attempt. @throws BulkgenError (catalogued from the PostgREST error). */
-export async function insertFailedGeneration(db: Db, record: FailedGenerationRecord): Promise<void> {
+async function insertFailedGeneration(db: Db, record: FailedGenerationRecord): Promise<void> {
   unwrap('failed_generations', await db.from('failed_generations').insert(record));
 }
 
@@ -32,14 +32,6 @@ export async function listFailedGenerations(db: Db, itemId: string): Promise<Fai
   return unwrap(
     'failed_generations',
     await db.from('failed_generations').select('*').eq('batch_item_id', itemId).order('created_at', { ascending: true }).order('attempt'),
-  );
-}
-
-/** The failed attempts of a whole job, oldest first (at most `limit`). */
-export async function listJobFailedGenerations(db: Db, jobId: string, limit = 1000): Promise<FailedGenerationRow[]> {
-  return unwrap(
-    'failed_generations',
-    await db.from('failed_generations').select('*').eq('job_id', jobId).order('created_at', { ascending: true }).limit(limit),
   );
 }
 

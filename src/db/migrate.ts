@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BulkgenError } from '../errors';
-import { PROJECT_ROOT } from '../dev/paths';
+import { PROJECT_ROOT } from '../project-root';
 import { withPg } from './pg';
 
 const run = promisify(execFile);
@@ -17,7 +17,7 @@ export interface MigrateResult {
 }
 
 /** The Supabase CLI wants `sslmode=disable` for a server without TLS (the local one). */
-export function withSslModeDisabled(databaseUrl: string): string {
+function withSslModeDisabled(databaseUrl: string): string {
   const url = new URL(databaseUrl);
   const host = url.hostname;
   if (!url.searchParams.has('sslmode') && (host === '127.0.0.1' || host === 'localhost' || host === '::1')) {

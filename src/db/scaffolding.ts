@@ -5,7 +5,7 @@ import type { Db } from './client';
 import { unwrap } from './errors';
 
 /** Scaffolding tables and their key column, for the read-only lists. */
-export const SCAFFOLDING = {
+const SCAFFOLDING = {
   personas: 'persona_key',
   emotional_arcs: 'arc_key',
   training_topics: 'topic_key',
@@ -14,7 +14,7 @@ export const SCAFFOLDING = {
 export type ScaffoldingTable = keyof typeof SCAFFOLDING;
 
 /** Reads one scaffolding row by id; NOT_FOUND names the table and id. */
-export async function getScaffoldingRow<T>(db: Db, table: ScaffoldingTable, id: string): Promise<T> {
+async function getScaffoldingRow<T>(db: Db, table: ScaffoldingTable, id: string): Promise<T> {
   const row = unwrap(table, await db.from(table).select('*').eq('id', id).maybeSingle<T>());
   if (!row) throw new BulkgenError('NOT_FOUND', { what: `${table} row '${id}'` });
   return row;
@@ -30,7 +30,7 @@ export async function listScaffolding<T>(db: Db, table: ScaffoldingTable): Promi
  * arc + tier, best rating first; else arc in any tier; else any active
  * template of the tier; else undefined.
  */
-export async function selectTemplate(db: Db, arcKey: string, tier: Tier): Promise<PromptTemplateRow | undefined> {
+async function selectTemplate(db: Db, arcKey: string, tier: Tier): Promise<PromptTemplateRow | undefined> {
   const base = () => db.from('prompt_templates').select('*').eq('is_active', true);
   const attempts = [
     () => base().eq('emotional_arc_type', arcKey).eq('tier', tier),

@@ -1,7 +1,5 @@
 import path from 'node:path';
-
-/** The project's root folder (where package.json and supabase/ live), whatever the cwd. */
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+import { PROJECT_ROOT } from '../project-root';
 
 /** Resolves the data folder (default `.bulkgen/`) against the project root. */
 export function dataDirPath(dataDir: string): string {

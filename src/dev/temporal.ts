@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { BulkgenError } from '../errors';
+import { PROJECT_ROOT } from '../project-root';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
-import { PROJECT_ROOT, TOOLS_DIR } from './paths';
+import { TOOLS_DIR } from './paths';
 import { spawnManaged, tailOf, type ManagedProcess } from './processes';
 
 /**

@@ -1,21 +1,18 @@
 import { z } from 'zod';
 import { ErrorHandling, NIL_UUID, Priority, Tier } from './enums';
-
 import { MAX_CONCURRENCY } from './limits';
-
-export { MAX_CONCURRENCY, MAX_ITEMS_PER_BATCH } from './limits';
 
 const Id = z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` });
 
 /** One explicit item: who, which arc, which topic (and optionally template and tier). */
-export const ParameterSet = z.strictObject({
+const ParameterSet = z.strictObject({
   personaId: Id,
   emotionalArcId: Id,
   topicId: Id,
   templateId: Id.optional(),
   tier: Tier.optional(),
 });
-export type ParameterSet = z.infer<typeof ParameterSet>;
+type ParameterSet = z.infer<typeof ParameterSet>;
 
 /**
  * The start body (docs/architecture.md, Interfaces): personas x arcs x topics, or

@@ -8,14 +8,14 @@ import { z } from 'zod';
 export const JOB_STATUSES = ['queued', 'processing', 'paused', 'completed', 'failed', 'cancelled'] as const;
 export const ITEM_STATUSES = ['queued', 'processing', 'completed', 'failed', 'cancelled'] as const;
 export const TIERS = ['template', 'scenario', 'edge_case'] as const;
-export const PRIORITIES = ['low', 'normal', 'high'] as const;
-export const ERROR_HANDLING = ['continue', 'stop'] as const;
+const PRIORITIES = ['low', 'normal', 'high'] as const;
+const ERROR_HANDLING = ['continue', 'stop'] as const;
 export const JOB_TYPES = ['generation'] as const;
 export const ARC_CATEGORIES = ['core', 'edge'] as const;
-export const CHECKPOINT_REASONS = ['continue_as_new', 'pause', 'finish'] as const;
+const CHECKPOINT_REASONS = ['continue_as_new', 'pause', 'finish'] as const;
 export const ROLES = ['user', 'assistant'] as const;
 /** Why one generation attempt failed (`failed_generations.failure_type`). */
-export const FAILURE_TYPES = ['truncation', 'parse_error', 'api_error', 'validation_error'] as const;
+const FAILURE_TYPES = ['truncation', 'parse_error', 'api_error', 'validation_error'] as const;
 
 export const JobStatus = z.enum(JOB_STATUSES);
 export type JobStatus = z.infer<typeof JobStatus>;

@@ -1,4 +1,4 @@
-import type { Database as GeneratedDatabase } from '../db/database.types';
+import type { Database as GeneratedDatabase } from './database.types';
 import type { ARC_CATEGORIES, CheckpointReason, ErrorHandling, FailureType, ItemStatus, JOB_TYPES, JobStatus, Priority, Tier } from './enums';
 
 /** The ids an item refers to (`batch_items.parameters`). */
@@ -88,7 +88,7 @@ type GeneratedPublic = GeneratedDatabase['public'];
 
 /**
  * The database as supabase-js sees it: the generated `Database`
- * (`src/db/database.types.ts`, from the migrations) with the narrowings above.
+ * (`src/domain/database.types.ts`, from the migrations) with the narrowings above.
  */
 export type Database = {
   public: {

@@ -12,7 +12,7 @@ export interface JobCost {
 }
 
 /** The cost of a job without conversations. */
-export const NO_COST: Readonly<JobCost> = Object.freeze({ conversations: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 });
+const NO_COST: Readonly<JobCost> = Object.freeze({ conversations: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 });
 
 interface JobCostRow {
   conversations: number | string;

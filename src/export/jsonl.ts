@@ -16,7 +16,7 @@ export const EXPORT_STATUSES = ['completed', 'all'] as const;
 export type ExportStatus = (typeof EXPORT_STATUSES)[number];
 
 /** Items read per database round trip. */
-export const EXPORT_PAGE_SIZE = 500;
+const EXPORT_PAGE_SIZE = 500;
 
 /** Ids per `in (...)` lookup of scaffolding keys: keeps the request line far below Node's 16 KB header limit. */
 const KEY_LOOKUP_CHUNK = 100;
@@ -24,7 +24,7 @@ const KEY_LOOKUP_CHUNK = 100;
 const KEY_CACHE_LIMIT = 10_000;
 
 /** One line of the export, parsed. */
-export interface ExportLine {
+interface ExportLine {
   messages: Array<{ role: 'user' | 'assistant'; content: string }>;
   metadata: {
     /** `personas.persona_key` */

@@ -81,7 +81,7 @@ export function createOfflineGenerator(options: OfflineGeneratorOptions): Conver
 }
 
 /** Rough token count, about 4 characters per token. */
-export function estimateTokens(text: string): number {
+function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
 }
 
@@ -97,7 +97,7 @@ interface Synthesis {
  * Builds the conversation for one item from its scaffolding rows alone; every choice comes from
  * a PRNG seeded by the item id.
  */
-export function synthesiseConversation({ itemId, persona, arc, topic, tier }: Synthesis): GeneratedConversation {
+function synthesiseConversation({ itemId, persona, arc, topic, tier }: Synthesis): GeneratedConversation {
   const random = seededRandom(`${itemId}:conversation`);
   const turnCount = chooseTurnCount(random, arc);
   const start = arc.starting_emotion;

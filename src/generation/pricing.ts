@@ -1,18 +1,4 @@
-import { z } from 'zod';
-
-/** What one model costs, in USD per million tokens. */
-export const ModelPrice = z.object({
-  input: z.number({ error: 'expected USD per million input tokens' }).min(0, 'expected 0 or more USD'),
-  output: z.number({ error: 'expected USD per million output tokens' }).min(0, 'expected 0 or more USD'),
-});
-export type ModelPrice = z.infer<typeof ModelPrice>;
-
-/**
- * Prices by model name, e.g. `{ "my-model": { "input": 1, "output": 2 } }`: the shape of
- * `PRICE_TABLE_JSON`.
- */
-export const PriceOverrides = z.record(z.string().min(1), ModelPrice);
-export type PriceOverrides = z.infer<typeof PriceOverrides>;
+import type { ModelPrice } from '../domain/prices';
 
 /**
  * List prices (USD per million tokens, standard tier, no batch or cache discounts) from Anthropic's
@@ -57,9 +43,9 @@ export const DEFAULT_PRICES: Readonly<Record<string, ModelPrice>> = Object.freez
 });
 
 /** Average tokens of one item's prompt, for estimates before any item has run. */
-export const DEFAULT_AVG_INPUT_TOKENS = 1200;
+const DEFAULT_AVG_INPUT_TOKENS = 1200;
 /** Average tokens of one generated conversation, for estimates before any item has run. */
-export const DEFAULT_AVG_OUTPUT_TOKENS = 1500;
+const DEFAULT_AVG_OUTPUT_TOKENS = 1500;
 
 /** Digits of `conversations.cost_usd` (numeric(12,6)); costs are rounded to this. */
 const COST_DECIMALS = 6;

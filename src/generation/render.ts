@@ -1,24 +1,24 @@
 import type { Tier } from '../domain/enums';
 import type { EmotionalArcRow, PersonaRow, TopicRow } from '../domain/rows';
+import { BulkgenError } from '../errors';
 
 /** A value a placeholder can take; `undefined`, `null` and `''` count as "no value". */
 export type TemplateValue = string | number | undefined | null;
 
 /**
- * A template needed a value that was not supplied. Nothing is rendered when this is thrown,
- * so a prompt with an unresolved `{{placeholder}}` never reaches a model.
+ * A template needed a value that was not supplied (`TEMPLATE_MISSING_PLACEHOLDER`). Nothing is
+ * rendered when this is thrown, so a prompt with an unresolved `{{placeholder}}` never reaches a model.
  */
-export class MissingPlaceholderError extends Error {
-  /** Stable code to branch on (never on the message). */
-  readonly code = 'TEMPLATE_MISSING_PLACEHOLDER';
+export class MissingPlaceholderError extends BulkgenError {
+  override readonly name = 'MissingPlaceholderError';
   /** Placeholder names without braces, in order of first appearance. */
   readonly placeholders: string[];
   readonly templateName?: string;
 
   constructor(placeholders: string[], templateName?: string) {
     const subject = templateName === undefined ? 'template' : `template '${templateName}'`;
-    super(`${subject} has no value for ${placeholders.map((name) => `{{${name}}}`).join(', ')}`);
-    this.name = 'MissingPlaceholderError';
+    const detail = `${subject} has no value for ${placeholders.map((name) => `{{${name}}}`).join(', ')}`;
+    super('TEMPLATE_MISSING_PLACEHOLDER', { detail });
     this.placeholders = placeholders;
     if (templateName !== undefined) this.templateName = templateName;
   }

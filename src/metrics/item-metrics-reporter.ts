@@ -1,7 +1,7 @@
 import { DEFAULTS } from '../config';
 import type { Db } from '../db/client';
-import { upsertWorkerItemMetrics } from '../db/worker-metrics';
 import { newWorkerIdentity, type ItemMetricsRecorder, type WorkerIdentity } from './item-metrics';
+import { upsertWorkerItemMetrics } from './worker-metrics';
 
 /** What `ItemMetricsReporter` needs. */
 export interface ItemMetricsReporterOptions {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
 import type { Config } from '../config';
-import { taskQueueRateLimit } from '../db/rate-limit';
+import { taskQueueRateLimit } from '../rate-limit/limit';
 
 /** Where the workflow code lives (bundled by the worker at start). */
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows', 'index.ts');
@@ -12,7 +12,7 @@ export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows', '
  *
  * The global rate limit (`GENERATOR_MAX_REQUESTS_PER_SECOND`) is not a worker option: the item
  * activity waits for a slot from Postgres right before each provider request
- * (`src/generation/rate-limiter.ts`, set up by `createBatchWorker`). Temporal's
+ * (`src/rate-limit/limiter.ts`, set up by `createBatchWorker`). Temporal's
  * `maxTaskQueueActivitiesPerSecond` is not used for it: its token bucket starts full (with N = 4 a
  * batch's first second saw 6-7 requests) and it throttles every activity on the queue, the control
  * activities too.

@@ -5,7 +5,7 @@
 -- Spacing with a burst of 1 (GCRA with no tolerance): consecutive slots of a key are at least
 -- p_interval_ms apart on the database's clock, whichever worker asks. A key that has been idle earns
 -- no credit: its next slot is "now", never earlier. The caller computes the intervals
--- (src/db/rate-limit.ts: (1000 ms + a jitter budget) / N) and waits until its slot.
+-- (src/rate-limit/limit.ts: (1000 ms + a jitter budget) / N) and waits until its slot.
 --
 --   key          what is limited, e.g. 'task-queue:bulkgen'
 --   next_at      the earliest time the next slot may start (the last slot + its interval)
@@ -28,7 +28,7 @@ comment on table public.rate_limits is
 -- Reserves the next slot of p_key, max(now, next_at), moves next_at p_interval_ms past it, and
 -- returns {"delay_ms": how long from now until the slot starts (0 when it is free at once),
 -- "now_ms": the database clock when that was computed, in ms since the epoch}. The caller aims its
--- request at now_ms + delay_ms on its estimate of the database clock (src/generation/rate-limiter.ts).
+-- request at now_ms + delay_ms on its estimate of the database clock (src/rate-limit/limiter.ts).
 -- The first call for a key creates its row.
 --
 -- Atomic across callers: the row lock queues concurrent calls for a key, and the clock is read only

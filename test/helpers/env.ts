@@ -5,11 +5,11 @@ import { DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/
 import { createActivities } from '../../activities';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, type Db } from '../../src/db/client';
-import type { RateLimit } from '../../src/db/rate-limit';
 import { readDotenv } from '../../src/dev/dev-env';
 import { dataDirPath } from '../../src/dev/paths';
 import { createOfflineGenerator, type ConversationGenerator } from '../../src/generation';
 import type { ItemMetricsRecorder } from '../../src/metrics/item-metrics';
+import type { RateLimit } from '../../src/rate-limit/limit';
 import { batchWorkerOptions } from '../../src/temporal/worker';
 import { TEST_STACK_ENV, WORKFLOW_BUNDLE_FILE } from './test-stack';
 

@@ -4,12 +4,12 @@ import { DATABASE_TYPES_FILE, generateDatabaseTypes } from '../../src/db/databas
 import { stackEnv } from '../helpers/env';
 
 // The checked-in `Database` type is what the migrations generate: a migration that changes the
-// public schema comes with a regenerated src/db/database.types.ts, and nobody edits it by hand.
+// public schema comes with a regenerated src/domain/database.types.ts, and nobody edits it by hand.
 
-describe('src/db/database.types.ts', () => {
+describe('src/domain/database.types.ts', () => {
   it('equals, byte for byte, what the generator writes for the migrated test database', async () => {
     const generated = await generateDatabaseTypes(stackEnv().DATABASE_URL!);
     const checkedIn = fs.readFileSync(DATABASE_TYPES_FILE, 'utf8');
-    expect(checkedIn, 'src/db/database.types.ts is not what supabase/migrations/ generate: run npm run gen:types').toBe(generated);
+    expect(checkedIn, 'src/domain/database.types.ts is not what supabase/migrations/ generate: run npm run gen:types').toBe(generated);
   });
 });

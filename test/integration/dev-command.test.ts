@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDotenv } from '../../src/dev/dev-env';
-import { PROJECT_ROOT } from '../../src/dev/paths';
+import { PROJECT_ROOT } from '../../src/project-root';
 
 // `bulkgen dev` as a user runs it: a child process that starts Postgres, PostgREST behind the
 // gateway and the Temporal dev server, writes <data dir>/dev.env, and on Ctrl-C stops every process

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV_VARIABLES } from '../../src/config';
 import { readDotenv } from '../../src/dev/dev-env';
-import { PROJECT_ROOT } from '../../src/dev/paths';
+import { PROJECT_ROOT } from '../../src/project-root';
 import { WORKER_NODE_FLAGS } from '../../src/temporal/worker-flags';
 
 // docker-compose.yml is the production shape. No Docker engine is needed to check it: the Debian

@@ -13,11 +13,11 @@ import { completeItemWithConversation } from '../../src/db/conversations';
 import type { Db } from '../../src/db/client';
 import { failItem } from '../../src/db/items';
 import { ScaffoldingCache } from '../../src/db/scaffolding';
-import { PROJECT_ROOT } from '../../src/dev/paths';
 import type { BatchItemRow } from '../../src/domain/rows';
 import { exportConversationLines } from '../../src/export/jsonl';
 import { buildTemplateVariables, createOfflineGenerator, renderTemplate } from '../../src/generation';
 import { OFFLINE_MODEL } from '../../src/generation/offline';
+import { PROJECT_ROOT } from '../../src/project-root';
 import { seedIds, stackEnv, testClient, testConfig, testDb } from '../helpers/env';
 
 const run = promisify(execFile);

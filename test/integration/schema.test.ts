@@ -8,7 +8,7 @@ import { checkSchema, literalsOf } from '../../src/db/doctor';
 import { migrate } from '../../src/db/migrate';
 import { withPg } from '../../src/db/pg';
 import { ENUM_COLUMNS } from '../../src/domain/enums';
-import { PROJECT_ROOT } from '../../src/dev/paths';
+import { PROJECT_ROOT } from '../../src/project-root';
 import { stackEnv } from '../helpers/env';
 
 // The schema contract: the migrations build what the code needs (checkSchema, the engine of

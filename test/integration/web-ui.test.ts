@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../src/dev/paths';
+import { PROJECT_ROOT } from '../../src/project-root';
 import { cancelSignal, pauseSignal, progressQuery } from '../../workflows/messages';
 import { jobRow, submit, type Harness } from '../helpers/batches';
 import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';

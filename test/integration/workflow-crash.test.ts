@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../src/dev/paths';
+import { PROJECT_ROOT } from '../../src/project-root';
 import { byStatus, conversationCount, itemRows, jobRow, submit, type Harness } from '../helpers/batches';
 import { seedIds, stackEnv, testClient, testConfig, testDb, waitFor } from '../helpers/env';
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../src/dev/paths';
+import { PROJECT_ROOT } from '../../src/project-root';
 
 /**
  * The repository must stand on its own: no file in it may point at a file outside it, or at a

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { BEARER_SECURITY } from '../auth';
 import { ALLOWED_FROM, signalJob } from '../../batches/control';
 import { ControlResponse, errors, JobIdParams } from '../schemas';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 
 const ACTIONS = {
   pause: 'Pause a batch: no new item starts, in-flight items finish',

@@ -8,15 +8,15 @@ import { BulkgenError } from '../../errors';
 import { BEARER_SECURITY } from '../auth';
 import { errorBody, toBulkgenError } from '../errors';
 import { errors, JobIdParams } from '../schemas';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 
 /** How often the job row is read while a client listens. */
-export const EVENTS_POLL_MS = 500;
+const EVENTS_POLL_MS = 500;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const KEEPALIVE_MS = 15_000;
 
 /** The `data` of a `progress` event. */
-export interface ProgressEvent {
+interface ProgressEvent {
   status: BatchJobRow['status'];
   totalItems: number;
   successfulItems: number;

@@ -25,7 +25,7 @@ import {
   SubmitHeaders,
   SubmitResponse,
 } from '../schemas';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 
 /** A start body may list up to 100,000 parameter sets (about 15 MB of JSON). */
 const SUBMIT_BODY_LIMIT = 32 * 1024 * 1024;

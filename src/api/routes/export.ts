@@ -5,10 +5,10 @@ import { getJob } from '../../db/jobs';
 import { EXPORT_STATUSES, exportConversationLines } from '../../export/jsonl';
 import { BEARER_SECURITY } from '../auth';
 import { errors, JobIdParams } from '../schemas';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 
 /** `?status=`: completed (default) or all. */
-export const ExportQuery = z.strictObject({
+const ExportQuery = z.strictObject({
   status: z
     .enum(EXPORT_STATUSES, { error: `expected one of ${EXPORT_STATUSES.join(', ')}` })
     .default('completed')
@@ -16,7 +16,7 @@ export const ExportQuery = z.strictObject({
 });
 
 /** The media type of the export: one JSON document a line. */
-export const NDJSON = 'application/x-ndjson';
+const NDJSON = 'application/x-ndjson';
 
 /**
  * GET /batches/:id/export: the job's conversations as JSON Lines in the chat

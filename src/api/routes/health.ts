@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { pingDb } from '../../db/queries';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 
 /** How long each readiness check may take (probes often allow only a few seconds). */
 const CHECK_DEADLINE_MS = 2000;

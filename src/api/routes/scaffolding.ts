@@ -4,7 +4,7 @@ import { listScaffolding } from '../../db/scaffolding';
 import { BEARER_SECURITY } from '../auth';
 import { toEmotionalArc, toPersona, toTemplate, toTopic } from '../mappers';
 import { EmotionalArc, errors, listOf, ListTemplatesQuery, Persona, Template, Topic } from '../schemas';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 
 const common = { tags: ['scaffolding'], security: BEARER_SECURITY };
 const failures = errors(400, 401, 500, 503);

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { createDb } from '../../db/client';
 import { checkSchema } from '../../db/doctor';
-import { slotIntervalMs, taskQueueRateLimit } from '../../db/rate-limit';
 import { BulkgenError } from '../../errors';
 import { createGenerator } from '../../generation/factory';
 import { ItemMetricsRecorder } from '../../metrics/item-metrics';
 import { ItemMetricsReporter } from '../../metrics/item-metrics-reporter';
+import { slotIntervalMs, taskQueueRateLimit } from '../../rate-limit/limit';
 import { createBatchWorker } from '../../temporal/worker';
 import { clientConfig, info } from '../env';
 

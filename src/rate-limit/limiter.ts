@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Db } from '../db/client';
-import { RATE_LIMIT_COLD_EXTRA_MS, readDatabaseClockMs, reserveRateSlot, slotIntervalMs, type RateLimit } from '../db/rate-limit';
-import { abortableSleep, abortError, type Sleep } from './sleep';
+import { abortableSleep, abortError, type Sleep } from '../generation/sleep';
+import { RATE_LIMIT_COLD_EXTRA_MS, slotIntervalMs, type RateLimit } from './limit';
+import { readDatabaseClockMs, reserveRateSlot } from './slots';
 
 /** A worker counts as cold again after this long without reserving a slot (idle connections close). */
 const COLD_AFTER_IDLE_MS = 10_000;

@@ -1,7 +1,7 @@
+import type { Db } from '../db/client';
+import { unwrap } from '../db/errors';
 import type { WorkerItemMetricsRow } from '../domain/rows';
-import type { ItemMetricsSnapshot, WorkerIdentity } from '../metrics/item-metrics';
-import type { Db } from './client';
-import { unwrap } from './errors';
+import type { ItemMetricsSnapshot, WorkerIdentity } from './item-metrics';
 
 export type { WorkerItemMetricsRow } from '../domain/rows';
 
