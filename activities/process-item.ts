@@ -7,18 +7,12 @@ import { claimItem, failItem } from '../src/db/items';
 import type { ScaffoldingCache } from '../src/db/scaffolding';
 import { NIL_UUID } from '../src/domain/enums';
 import type { BatchItemRow, PromptTemplateRow } from '../src/domain/rows';
-import { BulkgenError, isBulkgenError } from '../src/errors';
-import {
-  buildTemplateVariables,
-  InvalidOutputError,
-  isAbortError,
-  isGenerationError,
-  renderTemplate,
-  type ConversationGenerator,
-} from '../src/generation';
+import { BulkgenError } from '../src/errors';
+import { buildTemplateVariables, isAbortError, renderTemplate, type ConversationGenerator } from '../src/generation';
 import type { RateLimiter } from '../src/rate-limit/limiter';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
 import type { ProcessItemResult } from '../workflows/contract';
+import { permanentFailureMessage, toRetryable } from './item-failures';
 import { timeItemAttempt } from './item-metrics';
 
 /** Input of the item chain: ids only. */
@@ -153,26 +147,4 @@ async function resolveScaffolding(cache: ScaffoldingCache, item: BatchItemRow) {
     }
   }
   return { template, persona, arc, topic };
-}
-
-/** The item's error message when no retry can help, else undefined (retry). */
-function permanentFailureMessage(err: unknown, attempt: number, maxInvalidOutputAttempts: number): string | undefined {
-  if (isBulkgenError(err, 'TEMPLATE_NOT_FOUND') || isBulkgenError(err, 'TEMPLATE_MISSING_PLACEHOLDER')) return err.message;
-  if (err instanceof InvalidOutputError) {
-    return attempt >= maxInvalidOutputAttempts ? `${err.message} (after ${attempt} attempts)` : undefined;
-  }
-  if (isGenerationError(err) && !err.retryable) return err.message;
-  return undefined;
-}
-
-function toRetryable(err: unknown): ApplicationFailure {
-  const e = err instanceof Error ? err : new Error(String(err));
-  const retryAfterMs = (e as { retryAfterMs?: number }).retryAfterMs;
-  return ApplicationFailure.create({
-    message: e.message,
-    type: (e as { code?: string }).code ?? e.name,
-    nonRetryable: false,
-    cause: e,
-    ...(retryAfterMs ? { nextRetryDelay: retryAfterMs } : {}),
-  });
 }
