@@ -27,13 +27,28 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['node:*'], message: 'workflow code must not use Node built-ins' },
-            { group: ['fs', 'path', 'os', 'crypto', 'http', 'https', 'net', 'child_process', 'worker_threads', 'stream', 'events', 'util'], message: 'workflow code must not use Node built-ins' },
-            { group: ['@supabase/*', 'pg', 'ws', 'fastify', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'workflow code does no I/O: call an activity' },
-            { group: ['**/src/db/**', '**/src/api/**', '**/src/dev/**', '**/src/generation/**', '**/activities', '**/activities/*'], message: 'workflow code does no I/O: import activity types with `import type` only', allowTypeImports: true },
+            {
+              group: ['fs', 'path', 'os', 'crypto', 'http', 'https', 'net', 'child_process', 'worker_threads', 'stream', 'events', 'util'],
+              message: 'workflow code must not use Node built-ins',
+            },
+            {
+              group: ['@supabase/*', 'pg', 'ws', 'fastify', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+              message: 'workflow code does no I/O: call an activity',
+            },
+            {
+              group: ['**/src/db/**', '**/src/api/**', '**/src/dev/**', '**/src/generation/**', '**/activities', '**/activities/*'],
+              message: 'workflow code does no I/O: import activity types with `import type` only',
+              allowTypeImports: true,
+            },
           ],
         },
       ],
-      'no-restricted-globals': ['error', { name: 'fetch', message: 'no I/O in workflows' }, { name: 'setTimeout', message: 'use sleep() from @temporalio/workflow' }, { name: 'setInterval', message: 'use sleep() from @temporalio/workflow' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'fetch', message: 'no I/O in workflows' },
+        { name: 'setTimeout', message: 'use sleep() from @temporalio/workflow' },
+        { name: 'setInterval', message: 'use sleep() from @temporalio/workflow' },
+      ],
     },
   },
 );

@@ -65,7 +65,10 @@ export function createActivities(deps: ActivityDeps): ControlActivities & ItemAc
 
     /** See `processLane`. */
     async processLane(input) {
-      return processLane(chainDeps, { ...input, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts });
+      return processLane(chainDeps, {
+        ...input,
+        maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts,
+      });
     },
 
     /** `failMessage`: the workflow gave up on the lane (its retries ran out): the item it was running fails with it. */

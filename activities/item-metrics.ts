@@ -19,7 +19,10 @@ export interface CountedAttempt {
  * - the item had already ended before this attempt (a retry found it so): nothing, so an item is
  *   counted once.
  */
-export async function timeItemAttempt<R extends CountedAttempt>(metrics: ItemMetricsRecorder | undefined, attempt: () => Promise<R>): Promise<R> {
+export async function timeItemAttempt<R extends CountedAttempt>(
+  metrics: ItemMetricsRecorder | undefined,
+  attempt: () => Promise<R>,
+): Promise<R> {
   if (!metrics) return attempt();
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
@@ -28,7 +31,8 @@ export async function timeItemAttempt<R extends CountedAttempt>(metrics: ItemMet
     if (!result.alreadyEnded) metrics.recordItem(result.outcome, seconds());
     return result;
   } catch (err) {
-    if (err instanceof CancelledFailure && Context.current().cancellationDetails?.cancelRequested) metrics.recordItem('cancelled', seconds());
+    if (err instanceof CancelledFailure && Context.current().cancellationDetails?.cancelRequested)
+      metrics.recordItem('cancelled', seconds());
     else metrics.recordAttemptError();
     throw err;
   }

@@ -43,7 +43,9 @@ export async function processItemChain(
   claimed?: BatchItemRow | null,
   persist?: PersistConversation,
 ): Promise<ProcessItemResult> {
-  const { alreadyEnded: _alreadyEnded, ...result } = await timeItemAttempt(deps.itemMetrics, () => runItemChain(deps, input, claimed, persist));
+  const { alreadyEnded: _alreadyEnded, ...result } = await timeItemAttempt(deps.itemMetrics, () =>
+    runItemChain(deps, input, claimed, persist),
+  );
   return result;
 }
 
@@ -63,8 +65,10 @@ async function runItemChain(
   const ctx = Context.current();
   const item = claimed === undefined ? await claimItem(deps.db, input.itemId, new Date().toISOString()) : claimed;
   if (!item) throw ApplicationFailure.nonRetryable(`batch item '${input.itemId}' does not exist`, 'ItemNotFound');
-  if (item.status === 'completed') return { outcome: 'completed', position: item.position, conversationId: item.conversation_id ?? undefined, alreadyEnded: true };
-  if (item.status === 'failed') return { outcome: 'failed', position: item.position, errorMessage: item.error_message ?? undefined, alreadyEnded: true };
+  if (item.status === 'completed')
+    return { outcome: 'completed', position: item.position, conversationId: item.conversation_id ?? undefined, alreadyEnded: true };
+  if (item.status === 'failed')
+    return { outcome: 'failed', position: item.position, errorMessage: item.error_message ?? undefined, alreadyEnded: true };
   if (item.status === 'cancelled') return { outcome: 'cancelled', position: item.position, alreadyEnded: true };
 
   let phase: 'generating' | 'waiting for a rate-limit slot' = 'generating';

@@ -95,7 +95,8 @@ async function retry<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
 
 /** A job of `n` completed items with the offline generator's conversations (the real write path, no workflow). */
 async function makeJob(db: Db, n: number): Promise<string> {
-  const pick = async (table: 'personas' | 'emotional_arcs' | 'training_topics') => ((await db.from(table).select('id').order('id')).data ?? []).map((r) => r.id);
+  const pick = async (table: 'personas' | 'emotional_arcs' | 'training_topics') =>
+    ((await db.from(table).select('id').order('id')).data ?? []).map((r) => r.id);
   const [personas, arcs, topics] = await Promise.all([pick('personas'), pick('emotional_arcs'), pick('training_topics')]);
   const sets = Array.from({ length: n }, (_, i) => ({
     persona_id: personas[i % personas.length]!,
@@ -106,8 +107,14 @@ async function makeJob(db: Db, n: number): Promise<string> {
   if (created.error) throw new Error(created.error.message);
   const jobId = (created.data as { job_id: string }).job_id;
   const items: BatchItemRow[] = [];
-  for (let after = 0; ; ) {
-    const { data, error } = await db.from('batch_items').select('*').eq('batch_job_id', jobId).gt('position', after).order('position').limit(1000);
+  for (let after = 0; ;) {
+    const { data, error } = await db
+      .from('batch_items')
+      .select('*')
+      .eq('batch_job_id', jobId)
+      .gt('position', after)
+      .order('position')
+      .limit(1000);
     if (error) throw new Error(error.message);
     items.push(...(data as BatchItemRow[]));
     if (data.length < 1000) break;
@@ -123,16 +130,32 @@ async function makeJob(db: Db, n: number): Promise<string> {
       while (next < items.length) {
         const item = items[next++]!;
         const p = item.parameters;
-        const [persona, arc, topic] = await Promise.all([cache.persona(p.persona_id), cache.arc(p.emotional_arc_id), cache.topic(p.training_topic_id)]);
+        const [persona, arc, topic] = await Promise.all([
+          cache.persona(p.persona_id),
+          cache.arc(p.emotional_arc_id),
+          cache.topic(p.training_topic_id),
+        ]);
         const template = (await cache.selectedTemplate(arc.arc_key, item.tier))!;
         const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }));
         const r = await generator.generate({ itemId: item.id, prompt, persona, arc, topic, tier: item.tier, attempt: 1, signal });
         // Idempotent on the item, so a write lost to a busy gateway is simply sent again.
-        await retry(() => completeItemWithConversation(db, item.id, {
-          persona_id: persona.id, emotional_arc_id: arc.id, training_topic_id: topic.id, template_id: template.id, tier: item.tier,
-          conversation: r.conversation, turn_count: r.conversation.turns.length, model: r.model, generator: r.generator,
-          is_synthetic: r.isSynthetic, input_tokens: r.inputTokens, output_tokens: r.outputTokens, cost_usd: r.costUsd,
-        }));
+        await retry(() =>
+          completeItemWithConversation(db, item.id, {
+            persona_id: persona.id,
+            emotional_arc_id: arc.id,
+            training_topic_id: topic.id,
+            template_id: template.id,
+            tier: item.tier,
+            conversation: r.conversation,
+            turn_count: r.conversation.turns.length,
+            model: r.model,
+            generator: r.generator,
+            is_synthetic: r.isSynthetic,
+            input_tokens: r.inputTokens,
+            output_tokens: r.outputTokens,
+            cost_usd: r.costUsd,
+          }),
+        );
       }
     }),
   );
@@ -204,7 +227,8 @@ async function main(): Promise<void> {
   const dataDir = dataDirPath(ENV.BULKGEN_DATA_DIR);
   fs.rmSync(dataDir, { recursive: true, force: true });
   const env: NodeJS.ProcessEnv = { ...process.env, ...ENV };
-  for (const key of ['DATABASE_URL', 'SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY', 'SUPABASE_ANON_KEY', 'TEMPORAL_ADDRESS', 'API_KEYS']) delete env[key];
+  for (const key of ['DATABASE_URL', 'SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY', 'SUPABASE_ANON_KEY', 'TEMPORAL_ADDRESS', 'API_KEYS'])
+    delete env[key];
   log('starting the local stack...');
   const stack: Stack = await startStack({ env, log: (l) => log(`  ${l}`) });
   const stackEnv = { ...ENV, ...stack.env } as Record<string, string>;
@@ -215,13 +239,19 @@ async function main(): Promise<void> {
     for (const n of SIZES) jobs.push([n, await makeJob(db, n)]);
 
     api = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), 'api', '--host', '127.0.0.1'], {
-      env: { ...process.env, ...stackEnv, API_KEYS: API_KEY, ...(HEAP_MB ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=${HEAP_MB}`.trim() } : {}) },
+      env: {
+        ...process.env,
+        ...stackEnv,
+        API_KEYS: API_KEY,
+        ...(HEAP_MB ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=${HEAP_MB}`.trim() } : {}),
+      },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     const base = `http://127.0.0.1:${ENV.PORT}`;
     await waitForApi(base, api);
     // Warm up: the first requests load and compile the route code.
-    for (const [, jobId] of jobs) await (await fetch(`${base}/v1/batches/${jobId}`, { headers: { authorization: `Bearer ${API_KEY}` } })).text();
+    for (const [, jobId] of jobs)
+      await (await fetch(`${base}/v1/batches/${jobId}`, { headers: { authorization: `Bearer ${API_KEY}` } })).text();
 
     const rows: string[] = [];
     for (const [n, jobId] of jobs) {
@@ -251,7 +281,12 @@ async function main(): Promise<void> {
       rows.push(row);
       log(`  ${row}`);
 
-      for (const [label, delay] of SLOW ? ([['fast reader', 0], ['slow reader', 20]] as const) : ([['fast reader', 0]] as const)) {
+      for (const [label, delay] of SLOW
+        ? ([
+            ['fast reader', 0],
+            ['slow reader', 20],
+          ] as const)
+        : ([['fast reader', 0]] as const)) {
         const m = await measureExport(base, api.pid!, jobId, delay);
         if (m.lines !== n) throw new Error(`export of ${n}: ${m.lines} lines`);
         const peak = Math.max(m.sampledPeak, m.hwm ?? 0);

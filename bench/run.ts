@@ -73,7 +73,8 @@ function spawnWorker(env: Record<string, string>, taskQueue: string, latencyMs: 
   // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each worker and of the API (open it in Chrome DevTools).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   // The worker runs as the Dockerfile and docker-compose.yml run it (heap cap); BENCH_WORKER_NODE_ARGS tries other flags.
-  const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS === undefined ? WORKER_NODE_FLAGS : process.env.BENCH_WORKER_NODE_ARGS.split(' ').filter(Boolean);
+  const nodeArgs =
+    process.env.BENCH_WORKER_NODE_ARGS === undefined ? WORKER_NODE_FLAGS : process.env.BENCH_WORKER_NODE_ARGS.split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...prof, ...nodeArgs, path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), 'worker'], {
     env: { ...process.env, ...env, TEMPORAL_TASK_QUEUE: taskQueue, GENERATOR_LATENCY_MS: String(latencyMs) },
     stdio: ['ignore', out, out],
@@ -86,7 +87,8 @@ function spawnWorker(env: Record<string, string>, taskQueue: string, latencyMs: 
 /** `promise`, or a rejection naming the worker's log when the worker exits first (it would never settle). */
 function whileWorkerRuns<T>(worker: ChildProcess, promise: Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`the bulkgen worker exited (code ${code}) before the batch ended: see ${workerLog(worker)}`));
+    const onExit = (code: number | null) =>
+      reject(new Error(`the bulkgen worker exited (code ${code}) before the batch ended: see ${workerLog(worker)}`));
     if (worker.exitCode !== null) onExit(worker.exitCode);
     worker.once('exit', onExit);
     promise.then(resolve, reject).finally(() => worker.off('exit', onExit));
@@ -131,9 +133,25 @@ function parameterSets(ctx: Ctx, n: number) {
 
 /** Items/s of a job from its rows: first item entering processing to the last one completed. */
 async function throughput(db: Db, jobId: string): Promise<{ itemsPerSec: number; seconds: number; n: number }> {
-  const first = await db.from('batch_items').select('started_at').eq('batch_job_id', jobId).order('started_at', { ascending: true }).limit(1).single();
-  const last = await db.from('batch_items').select('completed_at').eq('batch_job_id', jobId).order('completed_at', { ascending: false, nullsFirst: false }).limit(1).single();
-  const { count } = await db.from('batch_items').select('id', { count: 'exact', head: true }).eq('batch_job_id', jobId).eq('status', 'completed');
+  const first = await db
+    .from('batch_items')
+    .select('started_at')
+    .eq('batch_job_id', jobId)
+    .order('started_at', { ascending: true })
+    .limit(1)
+    .single();
+  const last = await db
+    .from('batch_items')
+    .select('completed_at')
+    .eq('batch_job_id', jobId)
+    .order('completed_at', { ascending: false, nullsFirst: false })
+    .limit(1)
+    .single();
+  const { count } = await db
+    .from('batch_items')
+    .select('id', { count: 'exact', head: true })
+    .eq('batch_job_id', jobId)
+    .eq('status', 'completed');
   const seconds = (Date.parse(last.data!.completed_at as string) - Date.parse(first.data!.started_at as string)) / 1000;
   return { itemsPerSec: (count ?? 0) / seconds, seconds, n: count ?? 0 };
 }
@@ -154,8 +172,16 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
     const result = await whileWorkerRuns(worker, ctx.client.workflow.getHandle(s.workflowId).result());
     if (result.status !== 'completed') throw new Error(`${label}: batch ended ${result.status}`);
     const breakdown = await activityBreakdown(ctx.client, s.workflowId);
-    log(`  ${label}: ${breakdown.lanes} activities for ${breakdown.items} items (${breakdown.distinctItems} distinct, ${breakdown.scheduledTwice} scheduled in more than one lane, i.e. handed back); means: scheduled -> completed ${breakdown.activityMs} ms (of which scheduled -> started ${breakdown.startMs} ms), completed -> the workflow task that reacts completed ${breakdown.turnaroundMs} ms`);
-    return { ...(await throughput(ctx.db, s.jobId)), jobId: s.jobId, workflowId: s.workflowId, peakRssMb: peakRssMb(worker.pid!), breakdown };
+    log(
+      `  ${label}: ${breakdown.lanes} activities for ${breakdown.items} items (${breakdown.distinctItems} distinct, ${breakdown.scheduledTwice} scheduled in more than one lane, i.e. handed back); means: scheduled -> completed ${breakdown.activityMs} ms (of which scheduled -> started ${breakdown.startMs} ms), completed -> the workflow task that reacts completed ${breakdown.turnaroundMs} ms`,
+    );
+    return {
+      ...(await throughput(ctx.db, s.jobId)),
+      jobId: s.jobId,
+      workflowId: s.workflowId,
+      peakRssMb: peakRssMb(worker.pid!),
+      breakdown,
+    };
   } finally {
     await stopWorker(worker);
   }
@@ -216,7 +242,15 @@ async function activityBreakdown(client: Client, workflowId: string) {
     }
   }
   const mean = (total: number, n: number) => (n === 0 ? 0 : Math.round(total / n));
-  return { lanes, items, distinctItems: seen.size, scheduledTwice: twice.size, activityMs: mean(activityMs, lanes), startMs: mean(startMs, lanes), turnaroundMs: mean(turnaroundMs, turnarounds) };
+  return {
+    lanes,
+    items,
+    distinctItems: seen.size,
+    scheduledTwice: twice.size,
+    activityMs: mean(activityMs, lanes),
+    startMs: mean(startMs, lanes),
+    turnaroundMs: mean(turnaroundMs, turnarounds),
+  };
 }
 
 /**
@@ -228,7 +262,11 @@ async function activityBreakdown(client: Client, workflowId: string) {
 async function plainRun(ctx: Ctx, items: number, latencyMs: number) {
   const created = await ctx.db.rpc('create_batch_job', {
     p_job: { name: 'bench plain baseline', tier: 'template', concurrent_processing: CONCURRENCY },
-    p_parameter_sets: parameterSets(ctx, items).map((s) => ({ persona_id: s.personaId, emotional_arc_id: s.emotionalArcId, training_topic_id: s.topicId })),
+    p_parameter_sets: parameterSets(ctx, items).map((s) => ({
+      persona_id: s.personaId,
+      emotional_arc_id: s.emotionalArcId,
+      training_topic_id: s.topicId,
+    })),
   });
   if (created.error) throw new Error(created.error.message);
   const jobId = (created.data as { job_id: string }).job_id;
@@ -239,14 +277,37 @@ async function plainRun(ctx: Ctx, items: number, latencyMs: number) {
   const runOne = async (itemId: string) => {
     const item = (await claimItem(ctx.db, itemId, new Date().toISOString()))!;
     const p = item.parameters;
-    const [persona, arc, topic] = await Promise.all([cache.persona(p.persona_id), cache.arc(p.emotional_arc_id), cache.topic(p.training_topic_id)]);
+    const [persona, arc, topic] = await Promise.all([
+      cache.persona(p.persona_id),
+      cache.arc(p.emotional_arc_id),
+      cache.topic(p.training_topic_id),
+    ]);
     const template = (await cache.selectedTemplate(arc.arc_key, item.tier))!;
     const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }));
-    const r = await generator.generate({ itemId, prompt, persona, arc, topic, tier: item.tier, attempt: 1, signal: new AbortController().signal });
+    const r = await generator.generate({
+      itemId,
+      prompt,
+      persona,
+      arc,
+      topic,
+      tier: item.tier,
+      attempt: 1,
+      signal: new AbortController().signal,
+    });
     await completeItemWithConversation(ctx.db, itemId, {
-      persona_id: persona.id, emotional_arc_id: arc.id, training_topic_id: topic.id, template_id: template.id, tier: item.tier,
-      conversation: r.conversation, turn_count: r.conversation.turns.length, model: r.model, generator: r.generator,
-      is_synthetic: r.isSynthetic, input_tokens: r.inputTokens, output_tokens: r.outputTokens, cost_usd: r.costUsd,
+      persona_id: persona.id,
+      emotional_arc_id: arc.id,
+      training_topic_id: topic.id,
+      template_id: template.id,
+      tier: item.tier,
+      conversation: r.conversation,
+      turn_count: r.conversation.turns.length,
+      model: r.model,
+      generator: r.generator,
+      is_synthetic: r.isSynthetic,
+      input_tokens: r.inputTokens,
+      output_tokens: r.outputTokens,
+      cost_usd: r.costUsd,
     });
   };
   let next = 0;
@@ -321,7 +382,10 @@ async function control(ctx: Ctx) {
   try {
     for (let t = 0; t < TRIALS; t++) {
       for (const kind of ['pause', 'cancel'] as const) {
-        const s = await submitBatch({ db: ctx.db, temporal: ctx.client, config }, { name: `bench control ${kind} ${t}`, parameterSets: parameterSets(ctx, 400), concurrentProcessing: CONCURRENCY });
+        const s = await submitBatch(
+          { db: ctx.db, temporal: ctx.client, config },
+          { name: `bench control ${kind} ${t}`, parameterSets: parameterSets(ctx, 400), concurrentProcessing: CONCURRENCY },
+        );
         const handle = ctx.client.workflow.getHandle(s.workflowId);
         for (;;) {
           const { data } = await ctx.db.from('batch_jobs').select('completed_items').eq('id', s.jobId).single();
@@ -393,10 +457,18 @@ async function api(ctx: Ctx, stackEnv: Record<string, string>) {
     // `--only api`: nothing ran before, so run a small batch to read.
     data ??= { id: (await durableRun(ctx, 20, 0, 'api')).jobId };
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const autocannon = require('autocannon') as (o: object) => Promise<{ requests: { average: number }; latency: { p99: number; p50: number }; non2xx: number }>;
-    const load = (jobId: string) => autocannon({ url: `${base}/v1/batches/${jobId}`, connections: 10, duration: 10, headers: { authorization: 'Bearer bench-key' } });
+    const autocannon = require('autocannon') as (
+      o: object,
+    ) => Promise<{ requests: { average: number }; latency: { p99: number; p50: number }; non2xx: number }>;
+    const load = (jobId: string) =>
+      autocannon({ url: `${base}/v1/batches/${jobId}`, connections: 10, duration: 10, headers: { authorization: 'Bearer bench-key' } });
     const r = await load(data.id);
-    record('api_req_per_sec', r.requests.average, 'req/s', 'autocannon, 10 connections, 10 s, GET /v1/batches/:id of a completed job (its body is kept by the API: ended jobs do not change)');
+    record(
+      'api_req_per_sec',
+      r.requests.average,
+      'req/s',
+      'autocannon, 10 connections, 10 s, GET /v1/batches/:id of a completed job (its body is kept by the API: ended jobs do not change)',
+    );
     record('api_p50_ms', r.latency.p50, 'ms', 'same run');
     record('api_p99_ms', r.latency.p99, 'ms', 'same run (target <= 25 ms)');
     record('api_non_2xx', r.non2xx, 'responses', 'same run; must be 0');
@@ -405,7 +477,10 @@ async function api(ctx: Ctx, stackEnv: Record<string, string>) {
     const queue = `bench-api-${Date.now()}`;
     const worker = spawnWorker(ctx.env, queue, 200);
     try {
-      const s = await submitBatch({ db: ctx.db, temporal: ctx.client, config: { ...ctx.config, TEMPORAL_TASK_QUEUE: queue } }, { name: 'bench api live', parameterSets: parameterSets(ctx, 100), concurrentProcessing: 2 });
+      const s = await submitBatch(
+        { db: ctx.db, temporal: ctx.client, config: { ...ctx.config, TEMPORAL_TASK_QUEUE: queue } },
+        { name: 'bench api live', parameterSets: parameterSets(ctx, 100), concurrentProcessing: 2 },
+      );
       const handle = ctx.client.workflow.getHandle(s.workflowId);
       await handle.signal(pauseSignal);
       // Measured once the worker runs the workflow (it bundles the workflow code at start) and the row says paused.
@@ -415,7 +490,8 @@ async function api(ctx: Ctx, stackEnv: Record<string, string>) {
       }
       await handle.query(progressQuery);
       const live = await load(s.jobId);
-      const how = 'autocannon, 10 connections, 10 s, GET /v1/batches/:id of a paused job (the row from PostgREST on every request; progress query and cost reused up to 500 ms)';
+      const how =
+        'autocannon, 10 connections, 10 s, GET /v1/batches/:id of a paused job (the row from PostgREST on every request; progress query and cost reused up to 500 ms)';
       record('api_live_req_per_sec', live.requests.average, 'req/s', how);
       record('api_live_p99_ms', live.latency.p99, 'ms', 'same run');
       record('api_live_non_2xx', live.non2xx, 'responses', 'same run; must be 0');
@@ -445,8 +521,15 @@ async function main(): Promise<void> {
   const db = createDb(config);
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const pick = async (table: 'personas' | 'emotional_arcs' | 'training_topics') => ((await db.from(table).select('id').order('id')).data ?? []).map((r) => r.id);
-  const ctx: Ctx = { config, db, client, env: stackEnv, ids: { personas: await pick('personas'), arcs: await pick('emotional_arcs'), topics: await pick('training_topics') } };
+  const pick = async (table: 'personas' | 'emotional_arcs' | 'training_topics') =>
+    ((await db.from(table).select('id').order('id')).data ?? []).map((r) => r.id);
+  const ctx: Ctx = {
+    config,
+    db,
+    client,
+    env: stackEnv,
+    ids: { personas: await pick('personas'), arcs: await pick('emotional_arcs'), topics: await pick('training_topics') },
+  };
   const started = Date.now();
   try {
     if (only.includes('utilization')) await utilization(ctx);
@@ -458,7 +541,12 @@ async function main(): Promise<void> {
     await connection.close();
     await stack.stop();
   }
-  const machine = { cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, cpu: os.cpus()[0]?.model ?? '' };
+  const machine = {
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    cpu: os.cpus()[0]?.model ?? '',
+  };
   const out = { date: new Date().toISOString(), machine, parts: only, seconds: Math.round((Date.now() - started) / 1000), results };
   const dir = path.join(PROJECT_ROOT, 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });

@@ -74,9 +74,7 @@ const EnvSchema = z.object({
   BULKGEN_PG_PORT: port(DEFAULTS.postgresPort),
   BULKGEN_POSTGREST_PORT: port(DEFAULTS.postgrestPort),
   BULKGEN_DATA_DIR: z.string().trim().min(1).default(DEFAULTS.dataDir),
-  GENERATOR: z
-    .enum(GENERATORS, { error: `expected one of ${GENERATORS.join(', ')}` })
-    .default(DEFAULTS.generator),
+  GENERATOR: z.enum(GENERATORS, { error: `expected one of ${GENERATORS.join(', ')}` }).default(DEFAULTS.generator),
   GENERATOR_LATENCY_MS: z.coerce
     .number({ error: 'expected a number of milliseconds' })
     .min(0, 'expected 0 or more milliseconds')
@@ -99,7 +97,10 @@ const EnvSchema = z.object({
       .number({ error: 'expected a whole number of tokens' })
       .int('expected a whole number of tokens')
       .min(1, 'expected 1 or more tokens')
-      .max(ANTHROPIC_NON_STREAMING_MAX_TOKENS, `expected at most ${ANTHROPIC_NON_STREAMING_MAX_TOKENS} (the SDK needs streaming above that)`)
+      .max(
+        ANTHROPIC_NON_STREAMING_MAX_TOKENS,
+        `expected at most ${ANTHROPIC_NON_STREAMING_MAX_TOKENS} (the SDK needs streaming above that)`,
+      )
       .default(DEFAULTS.anthropicMaxTokens),
   ),
   // Unset by default: Anthropic API version 2026-10-21 (what @anthropic-ai/sdk 1.x sends) rejects

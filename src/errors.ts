@@ -14,7 +14,7 @@ export const ERROR_CATALOGUE = {
   INVALID_TRANSITION: { status: 409, message: "cannot {action} job '{id}': it is {status}" },
   TOO_MANY_ITEMS: { status: 413, message: 'a batch may hold at most {max} items; this one would hold {count}' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'the request body is larger than {limit} bytes' },
-  DB_CONSTRAINT_VIOLATION: { status: 422, message: "{table}: the database rejected the row: {detail}" },
+  DB_CONSTRAINT_VIOLATION: { status: 422, message: '{table}: the database rejected the row: {detail}' },
   DB_PERMISSION_DENIED: { status: 403, message: '{table}: permission denied for this role' },
   DB_ERROR: { status: 500, message: 'database error {pgCode}: {detail}' },
   DATABASE_UNAVAILABLE: { status: 503, message: 'the database is unreachable: {detail}' },

@@ -224,7 +224,8 @@ export class BatchState {
   /** Counts an item by where the database says it stands (settled lanes); true as `itemEnded`. */
   outcomeFound(ref: ItemRef, outcome: ItemOutcome | undefined): boolean {
     if (outcome?.status === 'completed') return this.itemEnded({ outcome: 'completed', position: ref.position });
-    if (outcome?.status === 'failed') return this.itemEnded({ outcome: 'failed', position: ref.position, errorMessage: outcome.error_message ?? undefined });
+    if (outcome?.status === 'failed')
+      return this.itemEnded({ outcome: 'failed', position: ref.position, errorMessage: outcome.error_message ?? undefined });
     return false;
   }
 
@@ -337,7 +338,14 @@ export class BatchState {
       jobId: this.jobId,
       cursor: this.resumeCursor(),
       counters: this.counters,
-      carried: { paused: this.paused, concurrency: this.concurrency, activeMs, run: this.run + 1, startedAt: this.startedAt, itemMs: this.itemMs },
+      carried: {
+        paused: this.paused,
+        concurrency: this.concurrency,
+        activeMs,
+        run: this.run + 1,
+        startedAt: this.startedAt,
+        itemMs: this.itemMs,
+      },
       options,
     };
   }

@@ -30,11 +30,18 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   const { jobId, opts, counters } = state;
   const { processLane } = itemActivities(opts.maxItemAttempts);
   // Job-row writes must land even while the dispatch is being cancelled.
-  const writer = new JobRowWriter((patch) => CancellationScope.nonCancellable(() => syncJob({ jobId, patch })), () => state.jobPatch(), Date.now, opts.progressIntervalMs);
+  const writer = new JobRowWriter(
+    (patch) => CancellationScope.nonCancellable(() => syncJob({ jobId, patch })),
+    () => state.jobPatch(),
+    Date.now,
+    opts.progressIntervalMs,
+  );
   const sync = () => void writer.sync();
   const describe = () => setCurrentDetails(state.details());
   const checkpoint = (reason: 'pause' | 'continue_as_new') =>
-    CancellationScope.nonCancellable(() => writeCheckpoint({ jobId, runId: workflowInfo().runId, cursorPosition: state.resumeCursor(), counters: { ...counters }, reason }));
+    CancellationScope.nonCancellable(() =>
+      writeCheckpoint({ jobId, runId: workflowInfo().runId, cursorPosition: state.resumeCursor(), counters: { ...counters }, reason }),
+    );
   /** Where `refs` stand in the database, by id (`failMessage`: fail the one a lane was running first). */
   const settle = async (refs: ItemRef[], failMessage?: string): Promise<Map<string, ItemOutcome>> => {
     const outcomes = await CancellationScope.nonCancellable(() => settleItems({ itemIds: refs.map((r) => r.id), failMessage }));
@@ -68,7 +75,13 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   ]);
   if (state.jobEnded) {
     // The row already ended (e.g. a duplicate start): nothing to do.
-    return { jobId, status: state.job.status as BatchResult['status'], successful: counters.successful, failed: counters.failed, cancelled: 0 };
+    return {
+      jobId,
+      status: state.job.status as BatchResult['status'],
+      successful: counters.successful,
+      failed: counters.failed,
+      cancelled: 0,
+    };
   }
   // Lanes wait for the row to show what the workflow says (see canStart): make it so.
   if (writer.rowStatus !== state.status) sync();
@@ -77,7 +90,11 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   const cancelledItems: ItemRef[] = [];
   const runLane = async (refs: ItemRef[]): Promise<void> => {
     try {
-      const { results, held, ran, elapsedMs } = await processLane({ jobId, itemIds: refs.map((r) => r.id), stopAfterFailure: state.stopAfterFailure });
+      const { results, held, ran, elapsedMs } = await processLane({
+        jobId,
+        itemIds: refs.map((r) => r.id),
+        stopAfterFailure: state.stopAfterFailure,
+      });
       state.laneTimed(ran, elapsedMs);
       for (const result of results) if (state.itemEnded(result)) sync();
       const byId = new Map(refs.map((r) => [r.id, r]));
@@ -95,7 +112,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
         const outcome = outcomes.get(ref.id);
         if (outcome?.status === 'queued') state.hold([ref]);
         // An item whose row vanished still counts once, as failed.
-        else if (state.outcomeFound(ref, outcome ?? { id: ref.id, position: ref.position, status: 'failed', error_message: failMessage })) sync();
+        else if (state.outcomeFound(ref, outcome ?? { id: ref.id, position: ref.position, status: 'failed', error_message: failMessage }))
+          sync();
       }
     } finally {
       state.inFlight--;

@@ -53,7 +53,12 @@ function issuesFromValidation(err: FastifyError, request: FastifyRequest): Field
     if (entry.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
       const parent = valueAt(raw, path);
       for (const key of keys as string[]) {
-        issues.push({ in: where, field: fieldName([...path, key]), message: 'unknown field', value: (parent as Record<string, unknown>)?.[key] });
+        issues.push({
+          in: where,
+          field: fieldName([...path, key]),
+          message: 'unknown field',
+          value: (parent as Record<string, unknown>)?.[key],
+        });
       }
       continue;
     }
@@ -90,7 +95,8 @@ export function toBulkgenError(err: unknown, request: FastifyRequest, temporalAd
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && !isResponseSerializationError(e as never)) {
     if (e.statusCode === 404) return new BulkgenError('NOT_FOUND', { what: `${request.method} ${request.url}` });
     if (e.statusCode === 401) return new BulkgenError('UNAUTHORIZED');
-    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new BulkgenError('PAYLOAD_TOO_LARGE', { limit: request.routeOptions.bodyLimit ?? 'the configured' });
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return new BulkgenError('PAYLOAD_TOO_LARGE', { limit: request.routeOptions.bodyLimit ?? 'the configured' });
     return new BulkgenError('VALIDATION_FAILED', { summary: e.message }, { fastifyCode: e.code });
   }
   return new BulkgenError('INTERNAL', {}, undefined, { cause: err });

@@ -110,7 +110,10 @@ export function registerMetrics(app: FastifyInstance, db: Db): Registry {
     },
     async (_request, reply) => {
       const body = await registry.metrics();
-      return reply.type(registry.contentType).serializer((payload) => payload as string).send(body);
+      return reply
+        .type(registry.contentType)
+        .serializer((payload) => payload as string)
+        .send(body);
     },
   );
   return registry;

@@ -68,7 +68,10 @@ export async function startServer(
         });
 
   const address = app.server.address();
-  const url = typeof address === 'object' && address ? `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}` : String(address);
+  const url =
+    typeof address === 'object' && address
+      ? `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`
+      : String(address);
   app.log.info({ url, docs: `${url}/docs` }, 'bulkgen API listening');
   return { app, temporal, url, close };
 }

@@ -40,7 +40,11 @@ const SIGNAL_DEADLINE_MS = 10_000;
 
 function assertAllowed(job: BatchJobRow, action: JobAction): void {
   if (!ALLOWED_FROM[action].includes(job.status)) {
-    throw new BulkgenError('INVALID_TRANSITION', { action, id: job.id, status: job.status }, { status: job.status, allowedFrom: ALLOWED_FROM[action] });
+    throw new BulkgenError(
+      'INVALID_TRANSITION',
+      { action, id: job.id, status: job.status },
+      { status: job.status, allowedFrom: ALLOWED_FROM[action] },
+    );
   }
 }
 

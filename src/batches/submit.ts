@@ -34,7 +34,13 @@ export interface SubmitDeps {
   temporal: Client;
   config: Pick<
     Config,
-    'TEMPORAL_TASK_QUEUE' | 'TEMPORAL_ADDRESS' | 'GENERATOR' | 'GENERATOR_LATENCY_MS' | 'ANTHROPIC_MODEL' | 'OPENAI_MODEL' | 'PRICE_TABLE_JSON'
+    | 'TEMPORAL_TASK_QUEUE'
+    | 'TEMPORAL_ADDRESS'
+    | 'GENERATOR'
+    | 'GENERATOR_LATENCY_MS'
+    | 'ANTHROPIC_MODEL'
+    | 'OPENAI_MODEL'
+    | 'PRICE_TABLE_JSON'
   >;
 }
 
@@ -123,12 +129,24 @@ export async function submitParsedBatch(deps: SubmitDeps, req: StartBatchRequest
       return result(deps, jobId, workflowId, created.total_items, req.concurrentProcessing, false);
     }
     if (created.created) await undoJob(deps.db, jobId, (err as Error).message);
-    throw new BulkgenError('WORKFLOW_START_FAILED', { workflowId, detail: (err as Error).message }, { temporalAddress: deps.config.TEMPORAL_ADDRESS }, { cause: err });
+    throw new BulkgenError(
+      'WORKFLOW_START_FAILED',
+      { workflowId, detail: (err as Error).message },
+      { temporalAddress: deps.config.TEMPORAL_ADDRESS },
+      { cause: err },
+    );
   }
   return result(deps, jobId, workflowId, created.total_items, req.concurrentProcessing, created.created);
 }
 
-function result(deps: SubmitDeps, jobId: string, workflowId: string, totalItems: number, concurrency: number, created: boolean): SubmitResult {
+function result(
+  deps: SubmitDeps,
+  jobId: string,
+  workflowId: string,
+  totalItems: number,
+  concurrency: number,
+  created: boolean,
+): SubmitResult {
   return {
     jobId,
     workflowId,

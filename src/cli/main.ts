@@ -9,9 +9,7 @@ import { registerExport } from './commands/export';
 import { registerSchemaCommands } from './commands/schema';
 import { registerWorker } from './commands/worker';
 
-const program = new Command('bulkgen')
-  .description('durable bulk generation of LLM training conversations')
-  .showHelpAfterError();
+const program = new Command('bulkgen').description('durable bulk generation of LLM training conversations').showHelpAfterError();
 registerDev(program);
 registerDemo(program);
 registerSchemaCommands(program);

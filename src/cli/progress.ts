@@ -8,12 +8,20 @@ import type { BatchJobRow } from '../domain/rows';
  * Follows a job's row until it ends, drawing a progress bar on a terminal
  * (a line per change otherwise), and returns the final row.
  */
-export async function followJob(db: Db, jobId: string, opts: { intervalMs?: number; stream?: NodeJS.WriteStream } = {}): Promise<BatchJobRow> {
+export async function followJob(
+  db: Db,
+  jobId: string,
+  opts: { intervalMs?: number; stream?: NodeJS.WriteStream } = {},
+): Promise<BatchJobRow> {
   const stream = opts.stream ?? process.stderr;
   const interval = opts.intervalMs ?? 250;
   const bar = stream.isTTY
     ? new SingleBar(
-        { format: '  {bar} {percentage}% | {value}/{total} processed | {ok} ok, {failed} failed | {status} | ETA {etaText}', stream, hideCursor: true },
+        {
+          format: '  {bar} {percentage}% | {value}/{total} processed | {ok} ok, {failed} failed | {status} | ETA {etaText}',
+          stream,
+          hideCursor: true,
+        },
         Presets.shades_classic,
       )
     : undefined;

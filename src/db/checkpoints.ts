@@ -2,7 +2,6 @@ import type { CheckpointInput } from '../domain/job-writes';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
-
 /** Appends a `batch_checkpoints` row. */
 export async function writeCheckpoint(db: Db, cp: CheckpointInput): Promise<void> {
   unwrap(

@@ -35,7 +35,12 @@ export async function generateDatabaseTypes(databaseUrl: string): Promise<string
   };
   let stdout: string;
   try {
-    ({ stdout } = await run(process.execPath, ['--no-warnings', entry], { env, cwd: PROJECT_ROOT, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 }));
+    ({ stdout } = await run(process.execPath, ['--no-warnings', entry], {
+      env,
+      cwd: PROJECT_ROOT,
+      timeout: 120_000,
+      maxBuffer: 64 * 1024 * 1024,
+    }));
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new BulkgenError('TYPEGEN_FAILED', { detail: e.stderr?.trim() || e.message }, undefined, { cause: err });

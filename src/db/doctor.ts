@@ -71,7 +71,11 @@ export function compareSchema(live: {
     const type = byTable.get(table)?.get(column);
     if (type === undefined) continue;
     if (!TEXT_TYPES.has(type)) {
-      mismatches.push({ table, column, message: `${table}.${column}: column type is ${type}, the code writes text (${values.join(', ')})` });
+      mismatches.push({
+        table,
+        column,
+        message: `${table}.${column}: column type is ${type}, the code writes text (${values.join(', ')})`,
+      });
       continue;
     }
     for (const check of live.checks.filter((c) => c.table === table && mentionsColumn(c.definition, column))) {
@@ -89,7 +93,8 @@ export function compareSchema(live: {
     }
   }
   for (const fn of REQUIRED_FUNCTIONS) {
-    if (!live.functions.includes(fn)) mismatches.push({ table: '(functions)', message: `function public.${fn} is missing (run bulkgen migrate)` });
+    if (!live.functions.includes(fn))
+      mismatches.push({ table: '(functions)', message: `function public.${fn} is missing (run bulkgen migrate)` });
   }
   return mismatches;
 }

@@ -4,7 +4,6 @@ import type { BatchItemRow } from '../domain/rows';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
-
 /** The next `limit` queued items after `afterPosition`, by position (uses the (job, position) index). */
 export async function pageQueuedItems(db: Db, jobId: string, afterPosition: number, limit: number): Promise<ItemRef[]> {
   return unwrap(
@@ -54,7 +53,6 @@ export async function claimLaneItem(db: Db, itemId: string, startedAt: string): 
   const { data, error } = await db.rpc('claim_batch_item', { p_item_id: itemId, p_started_at: startedAt });
   return (unwrap('claim_batch_item', { data: (data ?? null) as LaneClaim | null, error }) as LaneClaim | null) ?? undefined;
 }
-
 
 /**
  * Fails the items of `itemIds` that are processing with `message` (when

@@ -4,7 +4,6 @@ import { BulkgenError } from '../errors';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
-
 /** Reads one job; JOB_NOT_FOUND when there is none. */
 export async function getJob(db: Db, id: string): Promise<BatchJobRow> {
   const row = unwrap('batch_jobs', await db.from('batch_jobs').select('*').eq('id', id).maybeSingle<BatchJobRow>());

@@ -49,7 +49,9 @@ export async function migrate(databaseUrl: string): Promise<MigrateResult> {
       return { applied, output };
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
-      throw new BulkgenError('MIGRATION_FAILED', { detail: `${e.stderr ?? ''}${e.stdout ?? ''}`.trim() || e.message }, undefined, { cause: err });
+      throw new BulkgenError('MIGRATION_FAILED', { detail: `${e.stderr ?? ''}${e.stdout ?? ''}`.trim() || e.message }, undefined, {
+        cause: err,
+      });
     } finally {
       await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }

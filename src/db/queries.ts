@@ -22,10 +22,7 @@ export interface JobKey {
  *
  * @example listJobsPage(db, { limit: 20, status: 'paused' })
  */
-export async function listJobsPage(
-  db: Db,
-  opts: { limit: number; status?: JobStatus; after?: JobKey },
-): Promise<BatchJobRow[]> {
+export async function listJobsPage(db: Db, opts: { limit: number; status?: JobStatus; after?: JobKey }): Promise<BatchJobRow[]> {
   let query = db.from('batch_jobs').select('*');
   if (opts.status) query = query.eq('status', opts.status);
   if (opts.after) {

@@ -150,7 +150,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await Promise.race([
         waitForPort(config.BULKGEN_POSTGREST_PORT, 30_000),
         postgrest.exited.then((code) => {
-          throw new BulkgenError('STACK_START_FAILED', { component: 'postgrest', detail: `exited (${String(code)}):\n${tailOf(postgrest.logFile)}` });
+          throw new BulkgenError('STACK_START_FAILED', {
+            component: 'postgrest',
+            detail: `exited (${String(code)}):\n${tailOf(postgrest.logFile)}`,
+          });
         }),
       ]);
       const gateway = await startGateway({
@@ -184,7 +187,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     for (const role of ['worker', 'api'] as const) {
       if (!options[role]) continue;
       const flags = role === 'worker' ? WORKER_NODE_FLAGS : [];
-      const proc = spawnManaged(role, process.execPath, [...flags, bin, role], { env: childEnv, logFile: path.join(logDir, `${role}.log`) });
+      const proc = spawnManaged(role, process.execPath, [...flags, bin, role], {
+        env: childEnv,
+        logFile: path.join(logDir, `${role}.log`),
+      });
       children.push(proc);
       stops.push(() => proc.stop(10_000));
       if (role === 'api') await waitForPort(config.PORT, 60_000);

@@ -16,7 +16,8 @@ import { spawnManaged, tailOf, type ManagedProcess } from './processes';
  */
 export function resolveTemporalCli(explicit: string | undefined, log: (line: string) => void = () => {}): string | undefined {
   if (explicit) {
-    if (!fs.existsSync(explicit)) throw new BulkgenError('STACK_START_FAILED', { component: 'temporal', detail: `TEMPORAL_CLI_PATH '${explicit}' does not exist` });
+    if (!fs.existsSync(explicit))
+      throw new BulkgenError('STACK_START_FAILED', { component: 'temporal', detail: `TEMPORAL_CLI_PATH '${explicit}' does not exist` });
     return explicit;
   }
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
@@ -53,20 +54,32 @@ export function startTemporalDevServer(opts: {
   logFile: string;
 }): ManagedProcess {
   const args = [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', String(opts.port),
-    '--ui-port', String(opts.uiPort),
-    '--db-filename', path.join(opts.dataDir, 'temporal.sqlite'),
-    '--namespace', opts.namespace,
-    '--log-level', 'warn',
-    '--sqlite-pragma', 'journal_mode=wal',
-    '--sqlite-pragma', 'synchronous=normal',
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(opts.port),
+    '--ui-port',
+    String(opts.uiPort),
+    '--db-filename',
+    path.join(opts.dataDir, 'temporal.sqlite'),
+    '--namespace',
+    opts.namespace,
+    '--log-level',
+    'warn',
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
     // Activities scheduled by a workflow task go straight back to the worker that completed it.
-    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+    '--dynamic-config-value',
+    'system.enableActivityEagerExecution=true',
     // One partition per task queue: no forwarding between partitions, so a task meets a poller at once.
-    '--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1',
-    '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1',
+    '--dynamic-config-value',
+    'matching.numTaskqueueReadPartitions=1',
+    '--dynamic-config-value',
+    'matching.numTaskqueueWritePartitions=1',
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name]) => ['--search-attribute', `${name}=Keyword`]),
   ];
   return spawnManaged('temporal', opts.cli, args, { logFile: opts.logFile });

@@ -38,7 +38,11 @@ export const StartBatchRequest = z
     const lists = [req.personaIds, req.emotionalArcIds, req.topicIds];
     if (req.parameterSets) {
       if (lists.some((l) => l !== undefined)) {
-        ctx.addIssue({ code: 'custom', path: ['parameterSets'], message: 'give either parameterSets or personaIds/emotionalArcIds/topicIds, not both' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['parameterSets'],
+          message: 'give either parameterSets or personaIds/emotionalArcIds/topicIds, not both',
+        });
       }
       return;
     }

@@ -1,5 +1,15 @@
 import type { Database as GeneratedDatabase } from './database.types';
-import type { ARC_CATEGORIES, CheckpointReason, ErrorHandling, FailureType, ItemStatus, JOB_TYPES, JobStatus, Priority, Tier } from './enums';
+import type {
+  ARC_CATEGORIES,
+  CheckpointReason,
+  ErrorHandling,
+  FailureType,
+  ItemStatus,
+  JOB_TYPES,
+  JobStatus,
+  Priority,
+  Tier,
+} from './enums';
 
 /** The ids an item refers to (`batch_items.parameters`). */
 export interface ItemParameters {
@@ -78,7 +88,9 @@ type NarrowedFunctions<Functions, N> = {
         [P in keyof Functions[F]]: P extends 'Args'
           ? Narrowed<Functions[F][P], N[F] extends { Args: infer A } ? A : object>
           : P extends 'Returns'
-            ? N[F] extends { Returns: infer R } ? R : Functions[F][P]
+            ? N[F] extends { Returns: infer R }
+              ? R
+              : Functions[F][P]
             : Functions[F][P];
       }
     : Functions[F];

@@ -32,7 +32,11 @@ interface JobCostRow {
 export async function getJobCost(db: Db, jobId: string): Promise<JobCost> {
   const row = unwrap(
     'batch_job_costs',
-    await db.from('batch_job_costs').select('conversations, input_tokens, output_tokens, cost_usd').eq('job_id', jobId).maybeSingle<JobCostRow>(),
+    await db
+      .from('batch_job_costs')
+      .select('conversations, input_tokens, output_tokens, cost_usd')
+      .eq('job_id', jobId)
+      .maybeSingle<JobCostRow>(),
   );
   if (!row) return { ...NO_COST };
   return {

@@ -100,7 +100,10 @@ class ScaffoldingKeys {
         for (let i = 0; i < missing.length; i += KEY_LOOKUP_CHUNK) {
           const chunk = missing.slice(i, i + KEY_LOOKUP_CHUNK);
           const column = KEY_COLUMNS[table];
-          const rows = unwrap(table, await this.db.from(table).select(`id, ${column}`).in('id', chunk).returns<Array<Record<string, string>>>());
+          const rows = unwrap(
+            table,
+            await this.db.from(table).select(`id, ${column}`).in('id', chunk).returns<Array<Record<string, string>>>(),
+          );
           for (const id of chunk) known.set(id, null);
           for (const row of rows) known.set(row.id!, row[column] ?? null);
         }
@@ -148,7 +151,12 @@ export async function* exportConversationLines(db: Db, jobId: string, opts: Expo
       const c = Array.isArray(row.conversation) ? row.conversation[0] : row.conversation;
       return c ? [{ row, c }] : [];
     });
-    const wanted: Record<KeyTable, Set<string>> = { personas: new Set(), emotional_arcs: new Set(), training_topics: new Set(), prompt_templates: new Set() };
+    const wanted: Record<KeyTable, Set<string>> = {
+      personas: new Set(),
+      emotional_arcs: new Set(),
+      training_topics: new Set(),
+      prompt_templates: new Set(),
+    };
     for (const { c } of page) {
       if (c.persona_id) wanted.personas.add(c.persona_id);
       if (c.emotional_arc_id) wanted.emotional_arcs.add(c.emotional_arc_id);
@@ -184,7 +192,11 @@ function messagesOf(conversation: { turns?: unknown } | null): ExportLine['messa
   const turns = Array.isArray(conversation?.turns) ? (conversation.turns as Array<Record<string, unknown>>) : [];
   return turns
     .filter((t) => (t.role === 'user' || t.role === 'assistant') && typeof t.content === 'string')
-    .map((t, i) => ({ n: typeof t.turn_number === 'number' ? t.turn_number : i + 1, role: t.role as 'user' | 'assistant', content: t.content as string }))
+    .map((t, i) => ({
+      n: typeof t.turn_number === 'number' ? t.turn_number : i + 1,
+      role: t.role as 'user' | 'assistant',
+      content: t.content as string,
+    }))
     .sort((a, b) => a.n - b.n)
     .map(({ role, content }) => ({ role, content }));
 }

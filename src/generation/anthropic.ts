@@ -2,7 +2,13 @@ import Anthropic, { AnthropicError, APIConnectionError, APIError, APIUserAbortEr
 import { createModelGenerator, sdkClientOptions, type ModelGeneratorOptions, type ModelOutput } from './model-generator';
 import type { ConversationGenerator } from './provider';
 import type { SdkErrors } from './sdk-errors';
-import { checkConversation, CONVERSATION_TOOL_NAME, conversationJsonSchema, readConversationText, type OutputCheck } from './structured-output';
+import {
+  checkConversation,
+  CONVERSATION_TOOL_NAME,
+  conversationJsonSchema,
+  readConversationText,
+  type OutputCheck,
+} from './structured-output';
 
 /** The provider name, as `GENERATOR` spells it and `conversations.generator` records it. */
 export const ANTHROPIC_GENERATOR = 'anthropic';
@@ -51,7 +57,7 @@ export function createAnthropicGenerator(options: AnthropicGeneratorOptions): Co
     name: CONVERSATION_TOOL_NAME,
     description:
       'Records the complete training conversation you were asked to write. Put every turn in `turns`, numbered from 1, ' +
-      "alternating roles as the request describes, each with its emotional context (intensity from 0 to 1).",
+      'alternating roles as the request describes, each with its emotional context (intensity from 0 to 1).',
     input_schema: conversationJsonSchema() as Anthropic.Tool.InputSchema,
   };
 
@@ -70,7 +76,10 @@ export function createAnthropicGenerator(options: AnthropicGeneratorOptions): Co
       ...(temperature === undefined ? {} : ({ temperature } as object)),
     }),
     send: (body, signal) =>
-      client.messages.create(body, { signal, ...(temperature === undefined ? {} : { headers: { 'anthropic-version': SAMPLING_API_VERSION } }) }),
+      client.messages.create(body, {
+        signal,
+        ...(temperature === undefined ? {} : { headers: { 'anthropic-version': SAMPLING_API_VERSION } }),
+      }),
     responseName: 'a Messages API message',
     isResponse: (body) => Array.isArray((body as Partial<Anthropic.Message>).content),
     readOutput: readMessage,
@@ -78,7 +87,8 @@ export function createAnthropicGenerator(options: AnthropicGeneratorOptions): Co
       if (stopReason === 'max_tokens') {
         return `the model used all ${maxTokens} output tokens; raise ANTHROPIC_MAX_TOKENS or ask for shorter conversations`;
       }
-      if (stopReason === 'model_context_window_exceeded') return 'the prompt and output exceed the model context window; shorten the template';
+      if (stopReason === 'model_context_window_exceeded')
+        return 'the prompt and output exceed the model context window; shorten the template';
       return undefined;
     },
   });
@@ -103,7 +113,9 @@ function readMessage(message: Anthropic.Message): ModelOutput {
  * `tool_choice`). `raw` is what the model said, as text, for `failed_generations`.
  */
 function readConversation(content: readonly Anthropic.ContentBlock[]): { raw: string; check: OutputCheck } {
-  const toolUse = content.find((block): block is Anthropic.ToolUseBlock => block.type === 'tool_use' && block.name === CONVERSATION_TOOL_NAME);
+  const toolUse = content.find(
+    (block): block is Anthropic.ToolUseBlock => block.type === 'tool_use' && block.name === CONVERSATION_TOOL_NAME,
+  );
   if (toolUse) {
     if (typeof toolUse.input === 'string') return { raw: toolUse.input, check: readConversationText(toolUse.input) };
     return { raw: JSON.stringify(toolUse.input), check: checkConversation(toolUse.input) };

@@ -38,9 +38,7 @@ export type GeneratedConversation = z.infer<typeof GeneratedConversation>;
 export type GeneratedConversationType = GeneratedConversation;
 
 /** The outcome of {@link parseConversation}. */
-export type ParseConversationResult =
-  | { ok: true; value: GeneratedConversation }
-  | { ok: false; issues: string };
+export type ParseConversationResult = { ok: true; value: GeneratedConversation } | { ok: false; issues: string };
 
 /** Issues beyond this many are summarised as "(and N more)" to keep error_message readable. */
 const MAX_REPORTED_ISSUES = 5;

@@ -183,7 +183,10 @@ interface LineContext {
 function linePools({ persona, topic, start, end, tier }: LineContext, random: Random) {
   const twist: [string, ...string[]] =
     tier === 'edge_case'
-      ? [' My situation is not the usual one, so the standard advice may not fit.', ' Some of what I have been told about it contradicts itself.']
+      ? [
+          ' My situation is not the usual one, so the standard advice may not fit.',
+          ' Some of what I have been told about it contradicts itself.',
+        ]
       : tier === 'scenario'
         ? [' Something specific happened this week that brought it up.', ' A decision about it is due soon.']
         : [''];

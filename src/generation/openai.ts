@@ -75,7 +75,8 @@ function readCompletion(completion: OpenAI.ChatCompletion): ModelOutput {
   const raw = choice?.message?.content ?? choice?.message?.refusal ?? '';
   let check: OutputCheck;
   if (!choice) check = { ok: false, failureType: 'parse_error', issues: '(root): the response has no choices' };
-  else if (choice.message?.refusal) check = { ok: false, failureType: 'parse_error', issues: `(root): the model refused: ${choice.message.refusal}` };
+  else if (choice.message?.refusal)
+    check = { ok: false, failureType: 'parse_error', issues: `(root): the model refused: ${choice.message.refusal}` };
   else check = readConversationText(raw);
   return {
     model: completion.model,

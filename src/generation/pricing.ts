@@ -89,7 +89,9 @@ export function createPriceTable(
       if (!price) {
         if (!warned.has(model)) {
           warned.add(model);
-          warn(`no price known for model '${model}': its cost is recorded as 0; add it to PRICE_TABLE_JSON, e.g. {"${model}":{"input":1,"output":2}}`);
+          warn(
+            `no price known for model '${model}': its cost is recorded as 0; add it to PRICE_TABLE_JSON, e.g. {"${model}":{"input":1,"output":2}}`,
+          );
         }
         return 0;
       }

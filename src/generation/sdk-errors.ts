@@ -61,5 +61,8 @@ export function sdkCallError<E extends SdkApiError>(provider: string, err: unkno
   }
   // E.g. a 2xx body that is not valid JSON: a broken proxy or a cut connection, worth another try.
   const detail = err instanceof Error ? err.message : String(err);
-  return withFailedAttempt(new TransientGenerationError(`${provider} response could not be read: ${detail}`, { cause: err }), failed('api_error'));
+  return withFailedAttempt(
+    new TransientGenerationError(`${provider} response could not be read: ${detail}`, { cause: err }),
+    failed('api_error'),
+  );
 }

@@ -35,8 +35,7 @@ export function jsonShapeInstructions(): string {
 
 /** The outcome of {@link readConversationText} and {@link checkConversation}. */
 export type OutputCheck =
-  | { ok: true; value: GeneratedConversation }
-  | { ok: false; failureType: 'parse_error' | 'validation_error'; issues: string };
+  { ok: true; value: GeneratedConversation } | { ok: false; failureType: 'parse_error' | 'validation_error'; issues: string };
 
 /** A Markdown code fence around the whole answer, which chat models add despite being told not to. */
 const FENCED = /^```[a-zA-Z]*\s*\n([\s\S]*?)\n?```$/;
@@ -54,7 +53,11 @@ export function readConversationText(text: string): OutputCheck {
   try {
     value = JSON.parse(body);
   } catch (err) {
-    return { ok: false, failureType: 'parse_error', issues: `(root): not valid JSON (${err instanceof Error ? err.message : String(err)})` };
+    return {
+      ok: false,
+      failureType: 'parse_error',
+      issues: `(root): not valid JSON (${err instanceof Error ? err.message : String(err)})`,
+    };
   }
   return checkConversation(value);
 }

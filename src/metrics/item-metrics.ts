@@ -39,7 +39,12 @@ export interface WorkerIdentity {
 /** This process's identity, with a fresh random part. */
 export function newWorkerIdentity(now: Date = new Date()): WorkerIdentity {
   const hostname = os.hostname();
-  return { workerId: `${hostname}:${process.pid}:${randomBytes(4).toString('hex')}`, hostname, pid: process.pid, startedAt: now.toISOString() };
+  return {
+    workerId: `${hostname}:${process.pid}:${randomBytes(4).toString('hex')}`,
+    hostname,
+    pid: process.pid,
+    startedAt: now.toISOString(),
+  };
 }
 
 /**

@@ -28,7 +28,9 @@ export async function upsertWorkerItemMetrics(db: Db, worker: WorkerIdentity, to
 /** One worker's row, or undefined (tests and operators read it). */
 export async function findWorkerItemMetrics(db: Db, workerId: string): Promise<WorkerItemMetricsRow | undefined> {
   return (
-    unwrap('worker_item_metrics', await db.from('worker_item_metrics').select('*').eq('worker_id', workerId).maybeSingle<WorkerItemMetricsRow>()) ??
-    undefined
+    unwrap(
+      'worker_item_metrics',
+      await db.from('worker_item_metrics').select('*').eq('worker_id', workerId).maybeSingle<WorkerItemMetricsRow>(),
+    ) ?? undefined
   );
 }

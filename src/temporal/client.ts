@@ -11,6 +11,8 @@ export async function connectClient(config: Pick<Config, 'TEMPORAL_ADDRESS' | 'T
     const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS, connectTimeout: 5000 });
     return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   } catch (err) {
-    throw new BulkgenError('TEMPORAL_UNAVAILABLE', { address: config.TEMPORAL_ADDRESS, detail: (err as Error).message }, undefined, { cause: err });
+    throw new BulkgenError('TEMPORAL_UNAVAILABLE', { address: config.TEMPORAL_ADDRESS, detail: (err as Error).message }, undefined, {
+      cause: err,
+    });
   }
 }

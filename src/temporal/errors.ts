@@ -14,4 +14,3 @@ export function isTemporalUnreachable(err: unknown): boolean {
 export function temporalUnavailable(err: unknown, address: string): BulkgenError {
   return new BulkgenError('TEMPORAL_UNAVAILABLE', { address, detail: (err as Error).message }, undefined, { cause: err });
 }
-

@@ -13,7 +13,12 @@ export interface Harness {
 }
 
 /** Submits a batch through the product's own submission path. */
-export function submit(h: Harness, body: Record<string, unknown>, runOptions?: BatchRunOptions, idempotencyKey?: string): Promise<SubmitResult> {
+export function submit(
+  h: Harness,
+  body: Record<string, unknown>,
+  runOptions?: BatchRunOptions,
+  idempotencyKey?: string,
+): Promise<SubmitResult> {
   return submitBatch({ db: h.db, temporal: h.client, config: h.config }, { name: 'test batch', ...body }, { runOptions, idempotencyKey });
 }
 

@@ -19,7 +19,10 @@ export interface GeneratorObservations {
  * which items it was called for, how many ran at once, and which calls saw
  * their AbortSignal fire. It generates exactly what the offline one does.
  */
-export function observedGenerator(opts: { latencyMs: number; failureRate?: number }): { generator: ConversationGenerator; seen: GeneratorObservations } {
+export function observedGenerator(opts: { latencyMs: number; failureRate?: number }): {
+  generator: ConversationGenerator;
+  seen: GeneratorObservations;
+} {
   const seen: GeneratorObservations = {
     active: new Set(),
     latencyMs: opts.latencyMs,

@@ -42,7 +42,11 @@ function message(content: unknown[], meta: MessageMeta, defaultStop: string): Sc
 
 /** A message whose only block is the `record_conversation` tool call with `input`. */
 export function toolUseMessage(input: unknown, meta: MessageMeta = {}): ScriptedResponse {
-  return message([{ type: 'tool_use', id: `toolu_${randomUUID().replace(/-/g, '')}`, name: 'record_conversation', input }], meta, 'tool_use');
+  return message(
+    [{ type: 'tool_use', id: `toolu_${randomUUID().replace(/-/g, '')}`, name: 'record_conversation', input }],
+    meta,
+    'tool_use',
+  );
 }
 
 /** A message with a text block only (a model or server that did not call the tool). */

@@ -33,7 +33,14 @@ interface StubItem {
 export class StubJob {
   readonly settings: JobSettings;
   readonly items: StubItem[];
-  row: { status: JobStatus; error_message: string | null; successful_items: number; failed_items: number; concurrent_processing: number; completed_at?: number };
+  row: {
+    status: JobStatus;
+    error_message: string | null;
+    successful_items: number;
+    failed_items: number;
+    concurrent_processing: number;
+    completed_at?: number;
+  };
   readonly checkpoints: CheckpointInput[] = [];
   /** Item ids of each lane, in the order lanes started (retries included). */
   readonly lanes: string[][] = [];
@@ -47,9 +54,30 @@ export class StubJob {
     private readonly behaviour: (position: number) => StubItemBehaviour,
     settings: Partial<JobSettings> = {},
   ) {
-    this.settings = { name: 'stub', status: 'queued', tier: 'template', totalItems: count, concurrency: 2, errorHandling: 'continue', toleratedFailurePercent: null, ...settings };
-    this.items = Array.from({ length: count }, (_, i) => ({ id: `${jobId.slice(0, 8)}-item-${i + 1}`, position: i + 1, status: 'queued', error_message: null, runs: 0 }));
-    this.row = { status: this.settings.status, error_message: null, successful_items: 0, failed_items: 0, concurrent_processing: this.settings.concurrency };
+    this.settings = {
+      name: 'stub',
+      status: 'queued',
+      tier: 'template',
+      totalItems: count,
+      concurrency: 2,
+      errorHandling: 'continue',
+      toleratedFailurePercent: null,
+      ...settings,
+    };
+    this.items = Array.from({ length: count }, (_, i) => ({
+      id: `${jobId.slice(0, 8)}-item-${i + 1}`,
+      position: i + 1,
+      status: 'queued',
+      error_message: null,
+      runs: 0,
+    }));
+    this.row = {
+      status: this.settings.status,
+      error_message: null,
+      successful_items: 0,
+      failed_items: 0,
+      concurrent_processing: this.settings.concurrency,
+    };
   }
 
   count(status: ItemStatus): number {
@@ -89,12 +117,20 @@ export class StubJob {
       settleItems: async ({ itemIds, failMessage }) =>
         itemIds.map((id) => {
           const item = this.item(id);
-          if (failMessage !== undefined && item.status === 'processing') Object.assign(item, { status: 'failed', error_message: failMessage });
+          if (failMessage !== undefined && item.status === 'processing')
+            Object.assign(item, { status: 'failed', error_message: failMessage });
           return { id, position: item.position, status: item.status, error_message: item.error_message };
         }),
       finalizeJob: async (input) => {
         for (const item of this.items) if (item.status === 'queued' || item.status === 'processing') item.status = 'cancelled';
-        this.row = { ...this.row, status: input.status, successful_items: input.successful, failed_items: input.failed, error_message: input.errorMessage ?? null, completed_at: Date.now() };
+        this.row = {
+          ...this.row,
+          status: input.status,
+          successful_items: input.successful,
+          failed_items: input.failed,
+          error_message: input.errorMessage ?? null,
+          completed_at: Date.now(),
+        };
         this.checkpoints.push({ ...input.checkpoint, jobId: input.jobId, reason: 'finish' });
         return { cancelled: this.count('cancelled') };
       },
@@ -128,7 +164,8 @@ export class StubJob {
             const outcome = item.status as 'completed' | 'failed' | 'cancelled';
             results.push({ id, position: item.position, outcome, ...(item.error_message ? { errorMessage: item.error_message } : {}) });
             ctx.heartbeat();
-            if (input.stopAfterFailure && open && outcome === 'failed') return { results, held: input.itemIds.slice(i + 1), ran, elapsedMs };
+            if (input.stopAfterFailure && open && outcome === 'failed')
+              return { results, held: input.itemIds.slice(i + 1), ran, elapsedMs };
           }
           return { results, held: [], ran, elapsedMs };
         } finally {

@@ -75,8 +75,10 @@ describe('REST API: steering a running batch', () => {
     expect(detail).toMatchObject({ status: 'paused', progress: { status: 'paused', totalItems: 8 } });
     await expect409(jobId, 'pause', 'paused');
     // The in-flight item finishes; then nothing moves while paused.
-    const queuedItems = async () => (await db.from('batch_items').select('id').eq('batch_job_id', jobId).eq('status', 'queued')).data!.length;
-    const openItems = async () => (await db.from('batch_items').select('id').eq('batch_job_id', jobId).in('status', ['queued', 'processing'])).data!.length;
+    const queuedItems = async () =>
+      (await db.from('batch_items').select('id').eq('batch_job_id', jobId).eq('status', 'queued')).data!.length;
+    const openItems = async () =>
+      (await db.from('batch_items').select('id').eq('batch_job_id', jobId).in('status', ['queued', 'processing'])).data!.length;
     await waitFor(async () => (await openItems()) === (await queuedItems()), 10_000, 'the in-flight item to finish');
     const frozen = await queuedItems();
     expect(frozen).toBeGreaterThan(0);
@@ -114,7 +116,10 @@ describe('REST API: steering a running batch', () => {
     await expect409(jobId, 'cancel', 'cancelled');
     const patch = await app.inject({ method: 'PATCH', url: `/v1/batches/${jobId}`, headers: auth, payload: { concurrentProcessing: 3 } });
     expect(patch.statusCode).toBe(409);
-    expect((await app.inject({ method: 'GET', url: `/v1/batches/${jobId}`, headers: auth })).json()).toMatchObject({ status: 'cancelled', progress: null });
+    expect((await app.inject({ method: 'GET', url: `/v1/batches/${jobId}`, headers: auth })).json()).toMatchObject({
+      status: 'cancelled',
+      progress: null,
+    });
   });
 
   it('cancel while paused -> cancelled; resume of a processing job is 409', async () => {

@@ -16,7 +16,10 @@ interface SseEvent {
 }
 
 /** Reads server-sent events until the stream ends (or `stopAfter` says so). */
-async function readEvents(res: Response, stopAfter: (events: SseEvent[]) => boolean = () => false): Promise<{ events: SseEvent[]; ended: boolean }> {
+async function readEvents(
+  res: Response,
+  stopAfter: (events: SseEvent[]) => boolean = () => false,
+): Promise<{ events: SseEvent[]; ended: boolean }> {
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
   const events: SseEvent[] = [];
@@ -96,7 +99,13 @@ describe('REST API: GET /v1/batches/:id/events', () => {
     const progress = events.filter((e) => e.event === 'progress');
     expect(['queued', 'processing']).toContain(progress[0]!.data.status);
     expect(progress[0]!.data).toMatchObject({ totalItems: 2, cancelledItems: 0 });
-    expect(progress.at(-1)!.data).toMatchObject({ status: 'completed', totalItems: 2, successfulItems: 2, failedItems: 0, completedItems: 2 });
+    expect(progress.at(-1)!.data).toMatchObject({
+      status: 'completed',
+      totalItems: 2,
+      successfulItems: 2,
+      failedItems: 0,
+      completedItems: 2,
+    });
     expect(Object.keys(progress.at(-1)!.data).sort()).toEqual(
       ['cancelledItems', 'completedItems', 'estimatedTimeRemaining', 'failedItems', 'status', 'successfulItems', 'totalItems'].sort(),
     );
@@ -111,7 +120,11 @@ describe('REST API: GET /v1/batches/:id/events', () => {
 
   it('a job that has already ended gets one progress event and end', async () => {
     const jobId = await start('api events, ended', 1);
-    await waitFor(async () => (await db.from('batch_jobs').select('status').eq('id', jobId).single()).data!.status === 'completed', 30_000, 'completion');
+    await waitFor(
+      async () => (await db.from('batch_jobs').select('status').eq('id', jobId).single()).data!.status === 'completed',
+      30_000,
+      'completion',
+    );
     const { events, ended } = await readEvents(await fetch(`${base}/v1/batches/${jobId}/events`, { headers: auth }));
     expect(ended).toBe(true);
     expect(events.map((e) => [e.event, e.data.status])).toEqual([

@@ -140,7 +140,12 @@ describe('REST API', () => {
 
   describe('API keys', () => {
     it('refuses /v1 without a key, with a wrong key and with a malformed header (401 UNAUTHORIZED)', async () => {
-      for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong-key' }, { authorization: KEY }, { authorization: `Basic ${KEY}` }]) {
+      for (const headers of [
+        {} as Record<string, string>,
+        { authorization: 'Bearer wrong-key' },
+        { authorization: KEY },
+        { authorization: `Basic ${KEY}` },
+      ]) {
         const res = await get('/v1/personas', headers);
         expect(res.statusCode, JSON.stringify(headers)).toBe(401);
         expect(res.json().error.code).toBe('UNAUTHORIZED');
@@ -171,14 +176,23 @@ describe('REST API', () => {
     it('lists personas, emotional arcs and topics in camelCase', async () => {
       const personas = (await get('/v1/personas')).json().items;
       expect(personas.length).toBeGreaterThanOrEqual(3);
-      expect(personas[0]).toMatchObject({ id: expect.any(String), personaKey: expect.any(String), name: expect.any(String), isActive: true });
+      expect(personas[0]).toMatchObject({
+        id: expect.any(String),
+        personaKey: expect.any(String),
+        name: expect.any(String),
+        isActive: true,
+      });
       expect(personas[0]).not.toHaveProperty('persona_key');
       expect(personas.map((p: { id: string }) => p.id)).toEqual(expect.arrayContaining(seed.personas.map((p) => p.id)));
 
       const arcs = (await get('/v1/emotional-arcs')).json().items;
       expect(arcs.filter((a: { conversationCategory: string }) => a.conversationCategory === 'core').length).toBeGreaterThanOrEqual(5);
       expect(arcs.filter((a: { conversationCategory: string }) => a.conversationCategory === 'edge').length).toBeGreaterThanOrEqual(3);
-      expect(arcs[0]).toMatchObject({ arcKey: expect.any(String), startingEmotion: expect.any(String), typicalTurnCountMin: expect.any(Number) });
+      expect(arcs[0]).toMatchObject({
+        arcKey: expect.any(String),
+        startingEmotion: expect.any(String),
+        typicalTurnCountMin: expect.any(Number),
+      });
 
       const topics = (await get('/v1/topics')).json().items;
       expect(topics.length).toBeGreaterThanOrEqual(20);
@@ -197,7 +211,9 @@ describe('REST API', () => {
       const arcKey = seed.arcs[0]!.arc_key;
       const forArc = (await get(`/v1/templates?arc=${arcKey}&tier=template`)).json().items;
       expect(forArc.length).toBeGreaterThan(0);
-      expect(forArc.every((t: { emotionalArcType: string; tier: string }) => t.emotionalArcType === arcKey && t.tier === 'template')).toBe(true);
+      expect(forArc.every((t: { emotionalArcType: string; tier: string }) => t.emotionalArcType === arcKey && t.tier === 'template')).toBe(
+        true,
+      );
 
       const bad = await get('/v1/templates?tier=gold');
       expect(bad.statusCode).toBe(400);
@@ -208,7 +224,14 @@ describe('REST API', () => {
 
   describe('rejected submissions leave no job and no workflow', () => {
     // Each case: the request, the status and code, and what the error must name.
-    const cases: Array<{ what: string; payload: () => unknown; headers?: Record<string, string>; status: number; code: string; names?: string[] }> = [
+    const cases: Array<{
+      what: string;
+      payload: () => unknown;
+      headers?: Record<string, string>;
+      status: number;
+      code: string;
+      names?: string[];
+    }> = [
       {
         what: 'a bad uuid in personaIds',
         payload: () => ({ ...body('bad uuid'), personaIds: [seed.personas[0]!.id, 'not-a-uuid'] }),
@@ -216,7 +239,13 @@ describe('REST API', () => {
         code: 'VALIDATION_FAILED',
         names: ['personaIds[1]', 'not-a-uuid'],
       },
-      { what: 'an unknown field', payload: () => ({ ...body('unknown field'), colour: 'blue' }), status: 400, code: 'VALIDATION_FAILED', names: ['colour', 'blue'] },
+      {
+        what: 'an unknown field',
+        payload: () => ({ ...body('unknown field'), colour: 'blue' }),
+        status: 400,
+        code: 'VALIDATION_FAILED',
+        names: ['colour', 'blue'],
+      },
       {
         what: 'concurrentProcessing 0',
         payload: () => body('zero concurrency', { concurrentProcessing: 0 }),
@@ -251,7 +280,13 @@ describe('REST API', () => {
         names: ['100000', '104000'],
       },
       { what: 'no API key', payload: () => body('no key'), headers: {}, status: 401, code: 'UNAUTHORIZED' },
-      { what: 'a wrong API key', payload: () => body('wrong key'), headers: { authorization: 'Bearer nope' }, status: 401, code: 'UNAUTHORIZED' },
+      {
+        what: 'a wrong API key',
+        payload: () => body('wrong key'),
+        headers: { authorization: 'Bearer nope' },
+        status: 401,
+        code: 'UNAUTHORIZED',
+      },
       { what: 'a body that is not JSON', payload: () => '{"name": ', status: 400, code: 'VALIDATION_FAILED' },
     ];
 
@@ -459,12 +494,18 @@ describe('REST API', () => {
     it('GET /v1/batches lists newest first with a status filter and keyset cursor', async () => {
       const extra: string[] = [];
       for (let i = 0; i < 3; i++) extra.push((await post(body(`list ${i}`))).json().jobId);
-      await waitFor(async () => {
-        const statuses = await Promise.all(extra.map(jobStatus));
-        return statuses.every((s) => s === 'completed');
-      }, 30_000, 'the listed jobs to complete');
+      await waitFor(
+        async () => {
+          const statuses = await Promise.all(extra.map(jobStatus));
+          return statuses.every((s) => s === 'completed');
+        },
+        30_000,
+        'the listed jobs to complete',
+      );
 
-      const rows = (await db.from('batch_jobs').select('id, created_at').order('created_at', { ascending: false }).order('id', { ascending: false })).data!;
+      const rows = (
+        await db.from('batch_jobs').select('id, created_at').order('created_at', { ascending: false }).order('id', { ascending: false })
+      ).data!;
       const seen: string[] = [];
       let cursor: string | null = null;
       do {
@@ -488,7 +529,12 @@ describe('REST API', () => {
       const bad = await get('/v1/batches?status=running&limit=101');
       expect(bad.statusCode).toBe(400);
       const fields = bad.json().error.details.issues.map((i: { field: string; value: unknown }) => [i.field, i.value]);
-      expect(fields).toEqual(expect.arrayContaining([['status', 'running'], ['limit', '101']]));
+      expect(fields).toEqual(
+        expect.arrayContaining([
+          ['status', 'running'],
+          ['limit', '101'],
+        ]),
+      );
     });
 
     it('409 INVALID_TRANSITION for control of an ended job; 404 for an unknown one', async () => {

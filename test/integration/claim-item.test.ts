@@ -24,7 +24,11 @@ describe('claim_batch_item: a lane starts an item only while its job lets items 
 
   /** A job of `n` queued items, with its job row patched; its items by position. */
   const job = async (n: number, patch: TablesUpdate<'batch_jobs'> = {}) => {
-    const sets = Array.from({ length: n }, () => ({ persona_id: seed.personas[0]!.id, emotional_arc_id: seed.arcs[0]!.id, training_topic_id: seed.topics[0]!.id }));
+    const sets = Array.from({ length: n }, () => ({
+      persona_id: seed.personas[0]!.id,
+      emotional_arc_id: seed.arcs[0]!.id,
+      training_topic_id: seed.topics[0]!.id,
+    }));
     const created = await db.rpc('create_batch_job', { p_job: { name: 'claim test', tier: 'template' }, p_parameter_sets: sets });
     if (created.error) throw new Error(created.error.message);
     const jobId = (created.data as { job_id: string }).job_id;
@@ -68,7 +72,13 @@ describe('claim_batch_item: a lane starts an item only while its job lets items 
   });
 
   it('holds a queued item, writing nothing, while the job is paused or ended, or has a stop reason', async () => {
-    for (const patch of [{ status: 'paused' }, { status: 'cancelled' }, { status: 'failed' }, { status: 'completed' }, { status: 'processing', error_message: 'stopping (test)' }] as const) {
+    for (const patch of [
+      { status: 'paused' },
+      { status: 'cancelled' },
+      { status: 'failed' },
+      { status: 'completed' },
+      { status: 'processing', error_message: 'stopping (test)' },
+    ] as const) {
       const { items } = await job(1, patch);
       expect(await claimLaneItem(db, items[0]!.id, T)).toEqual({ held: true });
       expect(await item(items[0]!.id)).toMatchObject({ status: 'queued', started_at: null, progress: 0 });
@@ -93,7 +103,10 @@ describe('claim_batch_item: a lane starts an item only while its job lets items 
     await setJob(jobId, { status: 'paused' });
     expect(await claimLaneItem(db, items[0]!.id, T)).toMatchObject({ held: false, item: { status: 'processing' } });
     await failItem(db, items[1]!.id, 'ended (test)');
-    expect(await claimLaneItem(db, items[1]!.id, T)).toMatchObject({ held: false, item: { status: 'failed', error_message: 'ended (test)' } });
+    expect(await claimLaneItem(db, items[1]!.id, T)).toMatchObject({
+      held: false,
+      item: { status: 'failed', error_message: 'ended (test)' },
+    });
   });
 
   it('answers undefined for an item that does not exist', async () => {

@@ -81,16 +81,26 @@ describe('bulkgen CLI (subprocesses)', () => {
   };
   const startArgs = (personaIds: string, topics: number) => [
     'start',
-    '--personas', personaIds,
-    '--arcs', seed.arcs[0]!.id,
-    '--topics', seed.topics.slice(0, topics).map((t) => t.id).join(','),
-    '--concurrency', '1',
+    '--personas',
+    personaIds,
+    '--arcs',
+    seed.arcs[0]!.id,
+    '--topics',
+    seed.topics
+      .slice(0, topics)
+      .map((t) => t.id)
+      .join(','),
+    '--concurrency',
+    '1',
   ];
 
   it('start --json, status --json, list --json, cancel --json agree with GET /v1/batches/:id and the row', async () => {
     const name = `cli ${randomUUID().slice(0, 8)}`;
     const started = await bulkgenJson<{ jobId: string; workflowId: string; status: string; totalItems: number; created: boolean }>(
-      ...startArgs(`${seed.personas[0]!.id},${seed.personas[1]!.id}`, 20), '--name', name, '--json',
+      ...startArgs(`${seed.personas[0]!.id},${seed.personas[1]!.id}`, 20),
+      '--name',
+      name,
+      '--json',
     );
     expect(started).toMatchObject({ workflowId: `batch-${started.jobId}`, status: 'queued', totalItems: 40, created: true });
     expect(await jobRow(db, started.jobId)).toMatchObject({ name, total_items: 40, concurrent_processing: 1 });
@@ -123,7 +133,12 @@ describe('bulkgen CLI (subprocesses)', () => {
     expect(row.completed_items + row.cancelled_items).toBe(40);
     expect(row.cancelled_items).toBeGreaterThan(0);
     const after = await restJob(started.jobId);
-    expect(after.body).toMatchObject({ status: 'cancelled', cancelledItems: row.cancelled_items, completedItems: row.completed_items, progress: null });
+    expect(after.body).toMatchObject({
+      status: 'cancelled',
+      cancelledItems: row.cancelled_items,
+      completedItems: row.completed_items,
+      progress: null,
+    });
   });
 
   it('status of an unknown job exits 2 with error JOB_NOT_FOUND, as the API answers 404', async () => {
@@ -138,12 +153,15 @@ describe('bulkgen CLI (subprocesses)', () => {
   });
 
   it('resume of a cancelled job exits 2 with error INVALID_TRANSITION and leaves it cancelled', async () => {
-    const s = await submit({ config, db, client }, {
-      personaIds: [seed.personas[0]!.id],
-      emotionalArcIds: [seed.arcs[0]!.id],
-      topicIds: seed.topics.slice(0, 3).map((t) => t.id),
-      concurrentProcessing: 1,
-    });
+    const s = await submit(
+      { config, db, client },
+      {
+        personaIds: [seed.personas[0]!.id],
+        emotionalArcIds: [seed.arcs[0]!.id],
+        topicIds: seed.topics.slice(0, 3).map((t) => t.id),
+        concurrentProcessing: 1,
+      },
+    );
     await client.workflow.getHandle(s.workflowId).signal(cancelSignal);
     await waitFor(async () => (await jobRow(db, s.jobId)).status === 'cancelled', 15_000, "'cancelled'");
 

@@ -209,8 +209,7 @@ describe('bulkgen dev', () => {
     }
 
     const procs = processesOf(dev.child.pid!);
-    const described = (pids: number[]) =>
-      pids.map((pid) => `${pid} ${procs.find((p) => p.pid === pid)?.cmdline ?? '(gone from /proc)'}`);
+    const described = (pids: number[]) => pids.map((pid) => `${pid} ${procs.find((p) => p.pid === pid)?.cmdline ?? '(gone from /proc)'}`);
     // The walk found the three servers (otherwise the check below would prove nothing).
     expect(procs.some((p) => p.cmdline.includes('temporal') && p.cmdline.includes('start-dev'))).toBe(true);
     expect(procs.some((p) => p.cmdline.includes(`-D ${path.join(DATA_DIR, 'postgres')}`))).toBe(true);

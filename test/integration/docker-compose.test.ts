@@ -73,7 +73,8 @@ describe('docker-compose.yml', () => {
     const shebang = /^#!\s*(\S*python\S*)/.exec(firstLine)?.[1];
     python = shebang ?? 'python3';
     const probe = run(python, ['-c', 'import yaml']);
-    if (probe.code !== 0) throw new Error(`${python} cannot import yaml (PyYAML), needed to read \`docker-compose config\`: ${probe.stderr}`);
+    if (probe.code !== 0)
+      throw new Error(`${python} cannot import yaml (PyYAML), needed to read \`docker-compose config\`: ${probe.stderr}`);
 
     // With an empty env file: every ${VAR:-default} takes its default.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulkgen-compose-'));
@@ -168,7 +169,9 @@ describe('docker-compose.yml', () => {
         expect(Object.keys(s), `${name} depends on ${dep}`).toContain(dep);
         if (condition === 'service_healthy') expect(s[dep]!.healthcheck?.test, `${name} waits for ${dep} to be healthy`).toBeTruthy();
         if (condition === 'service_completed_successfully') {
-          expect(['no', 'on-failure'], `${name} waits for ${dep} to complete, so ${dep} must be one-shot`).toContain(s[dep]!.restart ?? 'no');
+          expect(['no', 'on-failure'], `${name} waits for ${dep} to complete, so ${dep} must be one-shot`).toContain(
+            s[dep]!.restart ?? 'no',
+          );
         }
       }
     }
@@ -198,7 +201,10 @@ describe('docker-compose.yml', () => {
 
     const secret = example.JWT_SECRET!;
     expect(secret.length).toBeGreaterThanOrEqual(32); // PostgREST's minimum
-    for (const [variable, role] of [['SUPABASE_SERVICE_ROLE_KEY', 'service_role'], ['SUPABASE_ANON_KEY', 'anon']] as const) {
+    for (const [variable, role] of [
+      ['SUPABASE_SERVICE_ROLE_KEY', 'service_role'],
+      ['SUPABASE_ANON_KEY', 'anon'],
+    ] as const) {
       const [header, payload, signature] = example[variable]!.split('.');
       expect(createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url'), `${variable} signature`).toBe(signature);
       expect(JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8'))).toMatchObject({ role });

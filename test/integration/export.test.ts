@@ -87,7 +87,11 @@ async function seedJob(db: Db, n: { completed: number; failed: number; queued: n
       while (next < completed.length) {
         const item = items.get(completed[next++]!)!;
         const p = item.parameters;
-        const [persona, arc, topic] = await Promise.all([cache.persona(p.persona_id), cache.arc(p.emotional_arc_id), cache.topic(p.training_topic_id)]);
+        const [persona, arc, topic] = await Promise.all([
+          cache.persona(p.persona_id),
+          cache.arc(p.emotional_arc_id),
+          cache.topic(p.training_topic_id),
+        ]);
         const template = (await cache.selectedTemplate(arc.arc_key, item.tier))!;
         const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }));
         const r = await generator.generate({ itemId: item.id, prompt, persona, arc, topic, tier: item.tier, attempt: 1, signal });
@@ -126,7 +130,10 @@ async function expectations(db: Db, jobId: string) {
     read('training_topics', 'topic_key'),
     read('prompt_templates', 'template_name'),
   ]);
-  const conversations = new Map<string, { id: string; template_id: string; conversation: { turns: Array<{ role: string; content: string }> } }>();
+  const conversations = new Map<
+    string,
+    { id: string; template_id: string; conversation: { turns: Array<{ role: string; content: string }> } }
+  >();
   for (let from = 0; ; from += 1000) {
     const { data, error } = await db
       .from('conversations')
@@ -135,7 +142,13 @@ async function expectations(db: Db, jobId: string) {
       .order('id')
       .range(from, from + 999);
     if (error) throw new Error(error.message);
-    for (const row of data as Array<{ id: string; batch_item_id: string; template_id: string; conversation: { turns: Array<{ role: string; content: string }> }; batch_items: { batch_job_id: string } }>) {
+    for (const row of data as Array<{
+      id: string;
+      batch_item_id: string;
+      template_id: string;
+      conversation: { turns: Array<{ role: string; content: string }> };
+      batch_items: { batch_job_id: string };
+    }>) {
       conversations.set(row.batch_item_id, row);
     }
     if (data.length < 1000) break;
@@ -252,7 +265,9 @@ describe('export: a batch as JSON Lines (API, CLI, generator)', () => {
   });
 
   it('the route is documented in /openapi.json with its media type', async () => {
-    const doc = (await (await get('/openapi.json', {})).json()) as { paths: Record<string, { get: { responses: Record<string, { content?: object }> } }> };
+    const doc = (await (await get('/openapi.json', {})).json()) as {
+      paths: Record<string, { get: { responses: Record<string, { content?: object }> } }>;
+    };
     const op = doc.paths['/v1/batches/{id}/export']!.get;
     expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '404']));
     expect(Object.keys(op.responses['200']!.content!)).toEqual(['application/x-ndjson']);

@@ -46,7 +46,11 @@ describe('the gateway and PostgREST, through supabase-js', () => {
   it("inserts a 'queued' job with the service role and reads it back", async () => {
     const inserted = unwrap(
       'batch_jobs',
-      await db.from('batch_jobs').insert({ name: `${TAG} queued job`, status: 'queued', total_items: 1 }).select('id').single<{ id: string }>(),
+      await db
+        .from('batch_jobs')
+        .insert({ name: `${TAG} queued job`, status: 'queued', total_items: 1 })
+        .select('id')
+        .single<{ id: string }>(),
     );
     jobId = inserted.id;
 

@@ -5,7 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
 import { createDb } from '../../src/db/client';
 import { abortableSleep, createOfflineGenerator, TransientGenerationError, type ConversationGenerator } from '../../src/generation';
-import { INF_BUCKET, ITEM_DURATION_BUCKETS, ITEM_OUTCOMES, ItemMetricsRecorder, type ItemMetricsSnapshot } from '../../src/metrics/item-metrics';
+import {
+  INF_BUCKET,
+  ITEM_DURATION_BUCKETS,
+  ITEM_OUTCOMES,
+  ItemMetricsRecorder,
+  type ItemMetricsSnapshot,
+} from '../../src/metrics/item-metrics';
 import { ItemMetricsReporter } from '../../src/metrics/item-metrics-reporter';
 import { findWorkerItemMetrics } from '../../src/metrics/worker-metrics';
 import { PROJECT_ROOT } from '../../src/project-root';
@@ -136,7 +142,8 @@ describe('item metrics: workers count, Postgres sums, GET /metrics exposes', () 
     worker = await startTestWorker(config, { db: h.db, generator: testGenerator(slowActive), itemMetrics: recorder });
     const seed = await seedIds(h.db);
     ids = { persona: seed.personas[0]!.id, arc: seed.arcs[0]!.id, topic: seed.topics[0]!.id };
-    const template = (label: string, text: string) => createTemplate(h.db, { arcKey: null, tier: 'template', rating: 0, text, label, active: false });
+    const template = (label: string, text: string) =>
+      createTemplate(h.db, { arcKey: null, tier: 'template', rating: 0, text, label, active: false });
     templates = {
       g: await template('metrics_good', GOOD_TEMPLATE_TEXT),
       // A placeholder nobody fills: the item fails at once, for good (the generator is never called).
@@ -153,7 +160,12 @@ describe('item metrics: workers count, Postgres sums, GET /metrics exposes', () 
   });
 
   const sets = (pattern: string) =>
-    [...pattern].map((c) => ({ personaId: ids.persona, emotionalArcId: ids.arc, topicId: ids.topic, templateId: templates[c as keyof typeof templates] }));
+    [...pattern].map((c) => ({
+      personaId: ids.persona,
+      emotionalArcId: ids.arc,
+      topicId: ids.topic,
+      templateId: templates[c as keyof typeof templates],
+    }));
   const scrape = async () => {
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
@@ -299,7 +311,10 @@ describe('item metrics: workers count, Postgres sums, GET /metrics exposes', () 
     // An hour between flushes: only the write at shutdown can make the row.
     const queue = `${h.config.TEMPORAL_TASK_QUEUE}-cli`;
     const env = { ...process.env, ...stackEnv(), TEMPORAL_TASK_QUEUE: queue, WORKER_METRICS_FLUSH_MS: '3600000', LOG_LEVEL: 'warn' };
-    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), 'worker'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), 'worker'], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -325,7 +340,12 @@ describe('item metrics: workers count, Postgres sums, GET /metrics exposes', () 
       expect(res.statusCode).toBe(200);
       expect(res.body).toContain('process_cpu_user_seconds_total');
       const names = new Set(parseSamples(res.body).map((s) => s.name));
-      for (const name of ['bulkgen_batches', 'bulkgen_items_processed_total', 'bulkgen_item_attempt_errors_total', 'bulkgen_item_duration_seconds_count']) {
+      for (const name of [
+        'bulkgen_batches',
+        'bulkgen_items_processed_total',
+        'bulkgen_item_attempt_errors_total',
+        'bulkgen_item_duration_seconds_count',
+      ]) {
         expect(names.has(name), name).toBe(false);
       }
     } finally {

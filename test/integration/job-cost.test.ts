@@ -43,7 +43,14 @@ describe('cost per job', () => {
     });
     app = await buildApp({ config, db: h.db, temporal: h.client });
     const seed = await seedIds(h.db);
-    const templateId = await createTemplate(h.db, { arcKey: null, tier: 'template', rating: 0, text: GOOD_TEMPLATE_TEXT, label: 'cost', active: false });
+    const templateId = await createTemplate(h.db, {
+      arcKey: null,
+      tier: 'template',
+      rating: 0,
+      text: GOOD_TEMPLATE_TEXT,
+      label: 'cost',
+      active: false,
+    });
     set = { personaId: seed.personas[0]!.id, emotionalArcId: seed.arcs[0]!.id, topicId: seed.topics[0]!.id, templateId };
   });
   afterAll(async () => {
@@ -98,7 +105,10 @@ describe('cost per job', () => {
 
     // bulkgen status shows the same, as a line and in --json.
     const cli = (...args: string[]) =>
-      run(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), ...args], { env: { ...process.env, ...stackEnv(), LOG_LEVEL: 'silent' }, timeout: 60_000 });
+      run(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), ...args], {
+        env: { ...process.env, ...stackEnv(), LOG_LEVEL: 'silent' },
+        timeout: 60_000,
+      });
     const text = (await cli('status', submitted.jobId)).stdout;
     const line = /^ {2}cost {7}\$(\d+\.\d+) for (\d+) conversations \((\d+) input \+ (\d+) output tokens\)$/m.exec(text);
     expect(line, text).not.toBeNull();
@@ -116,7 +126,7 @@ describe('cost per job', () => {
     expect(await jobDetail(submitted.jobId)).toMatchObject({ costUsd: 0, inputTokens: 0, outputTokens: 0 });
   });
 
-  it('the view is for the service role only, reads the tables with the caller\'s rights, and doctor requires it', async () => {
+  it("the view is for the service role only, reads the tables with the caller's rights, and doctor requires it", async () => {
     const env = stackEnv();
     const anon = createClient(env.SUPABASE_URL!, env.SUPABASE_ANON_KEY!, {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
@@ -126,7 +136,9 @@ describe('cost per job', () => {
     expect(denied.error?.code).toBe('42501');
 
     const catalogue = await withPg(env.DATABASE_URL!, async (c) => {
-      const options = await c.query<{ reloptions: string[] | null }>(`select reloptions from pg_class where oid = 'public.batch_job_costs'::regclass`);
+      const options = await c.query<{ reloptions: string[] | null }>(
+        `select reloptions from pg_class where oid = 'public.batch_job_costs'::regclass`,
+      );
       const privileges = await c.query<{ role: string; can: boolean }>(
         `select r as role, has_table_privilege(r, 'public.batch_job_costs', 'select') as can
            from unnest(array['service_role', 'anon', 'authenticated']) r`,

@@ -31,8 +31,10 @@ describe('operator flows with the temporal CLI and tctl (real binaries, subproce
     await h.client.connection.close();
   });
 
-  const temporal = async (...args: string[]) => (await run(temporalBin, [...args, '--address', h.config.TEMPORAL_ADDRESS], { timeout: 30_000 })).stdout;
-  const tctl = async (...args: string[]) => (await run(tctlBin, ['--address', h.config.TEMPORAL_ADDRESS, ...args], { timeout: 30_000 })).stdout;
+  const temporal = async (...args: string[]) =>
+    (await run(temporalBin, [...args, '--address', h.config.TEMPORAL_ADDRESS], { timeout: 30_000 })).stdout;
+  const tctl = async (...args: string[]) =>
+    (await run(tctlBin, ['--address', h.config.TEMPORAL_ADDRESS, ...args], { timeout: 30_000 })).stdout;
   const status = async (jobId: string) => (await jobRow(h.db, jobId)).status;
   const start = async () => {
     const s = await submit(h, {
@@ -50,12 +52,19 @@ describe('operator flows with the temporal CLI and tctl (real binaries, subproce
     await temporal('workflow', 'signal', '--workflow-id', s.workflowId, '--name', 'pause');
     await waitFor(async () => (await status(s.jobId)) === 'paused', 10_000, "'paused' after temporal signal");
 
-    const query = JSON.parse(await temporal('workflow', 'query', '--workflow-id', s.workflowId, '--name', 'progress', '--output', 'json')) as {
+    const query = JSON.parse(
+      await temporal('workflow', 'query', '--workflow-id', s.workflowId, '--name', 'progress', '--output', 'json'),
+    ) as {
       queryResult: Array<{ status: string; totalItems: number; jobId: string }>;
     };
     expect(query.queryResult[0]).toMatchObject({ status: 'paused', totalItems: 12, jobId: s.jobId });
 
-    await waitFor(async () => (await temporal('workflow', 'list', '--query', `BatchStatus="paused" AND WorkflowId="${s.workflowId}"`)).includes(s.workflowId), 15_000, 'temporal workflow list BatchStatus="paused"');
+    await waitFor(
+      async () =>
+        (await temporal('workflow', 'list', '--query', `BatchStatus="paused" AND WorkflowId="${s.workflowId}"`)).includes(s.workflowId),
+      15_000,
+      'temporal workflow list BatchStatus="paused"',
+    );
 
     await temporal('workflow', 'signal', '--workflow-id', s.workflowId, '--name', 'resume');
     await waitFor(async () => (await status(s.jobId)) === 'processing', 10_000, "'processing' after resume");

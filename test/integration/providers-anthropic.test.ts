@@ -41,7 +41,14 @@ describe('anthropic provider end to end', () => {
       generator: createAnthropicGenerator({ baseURL: standIn.url, apiKey: 'test', model: MODEL, maxTokens: MAX_TOKENS }),
     });
     const seed = await seedIds(h.db);
-    const templateId = await createTemplate(h.db, { arcKey: null, tier: 'template', rating: 0, text: GOOD_TEMPLATE_TEXT, label: 'anthropic', active: false });
+    const templateId = await createTemplate(h.db, {
+      arcKey: null,
+      tier: 'template',
+      rating: 0,
+      text: GOOD_TEMPLATE_TEXT,
+      label: 'anthropic',
+      active: false,
+    });
     set = { personaId: seed.personas[0]!.id, emotionalArcId: seed.arcs[0]!.id, topicId: seed.topics[0]!.id, templateId };
   });
   afterAll(async () => {
@@ -59,7 +66,12 @@ describe('anthropic provider end to end', () => {
 
     expect(result).toMatchObject({ status: 'completed', successful: 1, failed: 0 });
     expect(standIn.requests).toHaveLength(1);
-    const body = standIn.requests[0]!.body as { model: string; max_tokens: number; messages: Array<{ role: string; content: string }>; tool_choice: unknown };
+    const body = standIn.requests[0]!.body as {
+      model: string;
+      max_tokens: number;
+      messages: Array<{ role: string; content: string }>;
+      tool_choice: unknown;
+    };
     expect(body).toMatchObject({ model: MODEL, max_tokens: MAX_TOKENS, tool_choice: { type: 'tool', name: 'record_conversation' } });
     expect(body.messages).toHaveLength(1);
     expect(body.messages[0]!.role).toBe('user');
@@ -84,7 +96,10 @@ describe('anthropic provider end to end', () => {
   it(`${STAND_IN}: 429 with retry-after: 2 is retried no sooner than the server asked, then succeeds`, async () => {
     // 2 s rather than 1 s: the item retry policy's own first interval is 1 s, so only a wait of
     // about 2 s shows that retry-after was honoured.
-    standIn.enqueue(anthropicError(429, 'rate_limit_error', 'This request would exceed your rate limit', { 'retry-after': '2' }), toolUseMessage(standInConversation(4)));
+    standIn.enqueue(
+      anthropicError(429, 'rate_limit_error', 'This request would exceed your rate limit', { 'retry-after': '2' }),
+      toolUseMessage(standInConversation(4)),
+    );
     const { result, items } = await runOne();
 
     expect(result).toMatchObject({ status: 'completed', successful: 1 });
@@ -117,7 +132,11 @@ describe('anthropic provider end to end', () => {
 
     expect(result).toMatchObject({ status: 'failed', successful: 0, failed: 1 });
     expect(job.status).toBe('failed');
-    expect(items[0]).toMatchObject({ status: 'failed', error_message: `anthropic 400 invalid_request_error: ${text}`, conversation_id: null });
+    expect(items[0]).toMatchObject({
+      status: 'failed',
+      error_message: `anthropic 400 invalid_request_error: ${text}`,
+      conversation_id: null,
+    });
     expect(standIn.requests).toHaveLength(1);
     const failures = await listFailedGenerations(h.db, items[0]!.id);
     expect(failures).toHaveLength(1);
@@ -178,9 +197,20 @@ describe('anthropic provider end to end', () => {
     expect(standIn.requests).toHaveLength(3);
     const failures = await listFailedGenerations(h.db, items[0]!.id);
     expect(failures).toHaveLength(2);
-    expect(failures[0]).toMatchObject({ attempt: 1, failure_type: 'truncation', stop_reason: 'max_tokens', output_tokens: MAX_TOKENS, raw_response: JSON.stringify(partial) });
+    expect(failures[0]).toMatchObject({
+      attempt: 1,
+      failure_type: 'truncation',
+      stop_reason: 'max_tokens',
+      output_tokens: MAX_TOKENS,
+      raw_response: JSON.stringify(partial),
+    });
     expect(failures[0]!.error_message).toMatch(/cut off \(stop reason 'max_tokens'\)/);
-    expect(failures[1]).toMatchObject({ attempt: 2, failure_type: 'validation_error', stop_reason: 'tool_use', raw_response: JSON.stringify(wrongShape) });
+    expect(failures[1]).toMatchObject({
+      attempt: 2,
+      failure_type: 'validation_error',
+      stop_reason: 'tool_use',
+      raw_response: JSON.stringify(wrongShape),
+    });
   });
 
   it(`${STAND_IN}: when failed_generations cannot be written, items end exactly as they would have`, async () => {

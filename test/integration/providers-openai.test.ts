@@ -28,7 +28,14 @@ describe('openai provider end to end', () => {
       generator: createOpenAIGenerator({ baseURL: `${standIn.url}/v1`, apiKey: 'test', model: MODEL }),
     });
     const seed = await seedIds(h.db);
-    const templateId = await createTemplate(h.db, { arcKey: null, tier: 'template', rating: 0, text: GOOD_TEMPLATE_TEXT, label: 'openai', active: false });
+    const templateId = await createTemplate(h.db, {
+      arcKey: null,
+      tier: 'template',
+      rating: 0,
+      text: GOOD_TEMPLATE_TEXT,
+      label: 'openai',
+      active: false,
+    });
     set = { personaId: seed.personas[0]!.id, emotionalArcId: seed.arcs[0]!.id, topicId: seed.topics[0]!.id, templateId };
   });
   afterAll(async () => {
@@ -41,13 +48,23 @@ describe('openai provider end to end', () => {
   const runOne = () => runToEnd(h, { parameterSets: [set], concurrentProcessing: 1 }, RUN);
 
   it(`${STAND_IN}: a JSON answer completes the item and stores the conversation with its usage`, async () => {
-    standIn.enqueue(chatCompletion(JSON.stringify(standInConversation(4)), { model: 'gpt-4o-mini-2024-07-18', promptTokens: 1000, completionTokens: 2000 }));
+    standIn.enqueue(
+      chatCompletion(JSON.stringify(standInConversation(4)), {
+        model: 'gpt-4o-mini-2024-07-18',
+        promptTokens: 1000,
+        completionTokens: 2000,
+      }),
+    );
     const { result, items } = await runOne();
 
     expect(result).toMatchObject({ status: 'completed', successful: 1 });
     expect(standIn.requests).toHaveLength(1);
     expect(standIn.requests[0]!.path).toBe('/v1/chat/completions');
-    const body = standIn.requests[0]!.body as { model: string; response_format: unknown; messages: Array<{ role: string; content: string }> };
+    const body = standIn.requests[0]!.body as {
+      model: string;
+      response_format: unknown;
+      messages: Array<{ role: string; content: string }>;
+    };
     expect(body).toMatchObject({ model: MODEL, response_format: { type: 'json_object' } });
     expect(body.messages.map((m) => m.role)).toEqual(['system', 'user']);
     expect(body.messages[1]!.content).toMatch(/^Write a conversation between .+ Return JSON\.$/);
@@ -65,14 +82,22 @@ describe('openai provider end to end', () => {
   });
 
   it(`${STAND_IN}: 429 with retry-after: 2 is retried no sooner than the server asked, then succeeds`, async () => {
-    standIn.enqueue(openaiError(429, 'rate_limit_exceeded', 'Rate limit reached for gpt-4o-mini', { 'retry-after': '2' }), chatCompletion(JSON.stringify(standInConversation(4))));
+    standIn.enqueue(
+      openaiError(429, 'rate_limit_exceeded', 'Rate limit reached for gpt-4o-mini', { 'retry-after': '2' }),
+      chatCompletion(JSON.stringify(standInConversation(4))),
+    );
     const { result, items } = await runOne();
 
     expect(result).toMatchObject({ status: 'completed', successful: 1 });
     expect(standIn.requests).toHaveLength(2);
     expect(standIn.requests[1]!.receivedAt - standIn.requests[0]!.receivedAt).toBeGreaterThanOrEqual(1900);
     expect(await listFailedGenerations(h.db, items[0]!.id)).toMatchObject([
-      { attempt: 1, failure_type: 'api_error', generator: 'openai', error_message: 'openai 429 rate_limit_exceeded: Rate limit reached for gpt-4o-mini' },
+      {
+        attempt: 1,
+        failure_type: 'api_error',
+        generator: 'openai',
+        error_message: 'openai 429 rate_limit_exceeded: Rate limit reached for gpt-4o-mini',
+      },
     ]);
   });
 

@@ -13,13 +13,7 @@ import { cancelSignal } from '../../workflows/messages';
 import { byStatus, itemRows, runToEnd, submit, type Harness } from '../helpers/batches';
 import { seedIds, stackEnv, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { createTemplate, GOOD_TEMPLATE_TEXT } from '../helpers/scaffolding';
-import {
-  anthropicError,
-  startStandInServer,
-  standInConversation,
-  toolUseMessage,
-  type StandInServer,
-} from '../helpers/stand-in-anthropic';
+import { anthropicError, startStandInServer, standInConversation, toolUseMessage, type StandInServer } from '../helpers/stand-in-anthropic';
 
 // GENERATOR_MAX_REQUESTS_PER_SECOND end to end: the real stack, the real Anthropic provider and SDK,
 // two workers on one task queue (one in this process, one a real `bulkgen worker` process configured
@@ -72,7 +66,14 @@ describe('global rate limit (GENERATOR_MAX_REQUESTS_PER_SECOND)', () => {
     h = { config, db: testDb(config), client: await testClient(config) };
     standIn = await startStandInServer();
     const seed = await seedIds(h.db);
-    const templateId = await createTemplate(h.db, { arcKey: null, tier: 'template', rating: 0, text: GOOD_TEMPLATE_TEXT, label: 'ratelimit', active: false });
+    const templateId = await createTemplate(h.db, {
+      arcKey: null,
+      tier: 'template',
+      rating: 0,
+      text: GOOD_TEMPLATE_TEXT,
+      label: 'ratelimit',
+      active: false,
+    });
     set = { personaId: seed.personas[0]!.id, emotionalArcId: seed.arcs[0]!.id, topicId: seed.topics[0]!.id, templateId };
   });
   afterEach(async () => {
@@ -117,27 +118,38 @@ describe('global rate limit (GENERATOR_MAX_REQUESTS_PER_SECOND)', () => {
     children.push(child);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`bulkgen worker exited with ${child.exitCode}: ${stderr}`);
-      return stderr.includes('worker: polling task queue');
-    }, 90_000, 'bulkgen worker to poll');
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`bulkgen worker exited with ${child.exitCode}: ${stderr}`);
+        return stderr.includes('worker: polling task queue');
+      },
+      90_000,
+      'bulkgen worker to poll',
+    );
     return () => stderr;
   };
 
   const answerEveryRequest = () => standIn.otherwise(() => toolUseMessage(standInConversation(4), { model: MODEL }));
   const arrivals = () => standIn.requests.map((r) => r.receivedAt);
-  const batchOf = (items: number, concurrency = items) => ({ parameterSets: Array.from({ length: items }, () => set), concurrentProcessing: concurrency });
+  const batchOf = (items: number, concurrency = items) => ({
+    parameterSets: Array.from({ length: items }, () => set),
+    concurrentProcessing: concurrency,
+  });
 
   it('the variable sets a limit per task queue (no Temporal option any more); unset means none; bad values are refused', () => {
     const limited = testConfig({ GENERATOR_MAX_REQUESTS_PER_SECOND: '2.5' });
     expect(limited.GENERATOR_MAX_REQUESTS_PER_SECOND).toBe(2.5);
     expect(taskQueueRateLimit('q', limited.GENERATOR_MAX_REQUESTS_PER_SECOND)).toEqual({ key: 'task-queue:q', requestsPerSecond: 2.5 });
     expect(slotIntervalMs(2.5)).toBe(440);
-    expect(taskQueueRateLimit('q', testConfig({ GENERATOR_MAX_REQUESTS_PER_SECOND: '' }).GENERATOR_MAX_REQUESTS_PER_SECOND)).toBeUndefined();
+    expect(
+      taskQueueRateLimit('q', testConfig({ GENERATOR_MAX_REQUESTS_PER_SECOND: '' }).GENERATOR_MAX_REQUESTS_PER_SECOND),
+    ).toBeUndefined();
     const options = batchWorkerOptions('q');
     expect(options).not.toHaveProperty('maxTaskQueueActivitiesPerSecond');
     expect(options).not.toHaveProperty('maxEagerActivityReservationsPerWorkflowTask');
-    expect(() => testConfig({ GENERATOR_MAX_REQUESTS_PER_SECOND: '0' })).toThrow(/GENERATOR_MAX_REQUESTS_PER_SECOND: expected a number of requests per second above 0.*got '0'/);
+    expect(() => testConfig({ GENERATOR_MAX_REQUESTS_PER_SECOND: '0' })).toThrow(
+      /GENERATOR_MAX_REQUESTS_PER_SECOND: expected a number of requests per second above 0.*got '0'/,
+    );
     expect(() => testConfig({ GENERATOR_MAX_REQUESTS_PER_SECOND: 'fast' })).toThrow(/GENERATOR_MAX_REQUESTS_PER_SECOND/);
   });
 
@@ -247,12 +259,22 @@ describe('global rate limit (GENERATOR_MAX_REQUESTS_PER_SECOND)', () => {
     await new Promise((r) => setTimeout(r, 2 * slotIntervalMs(limit)));
 
     expect(result.status).toBe('cancelled');
-    const observed = { sentBeforeCancel, sent: standIn.requests.length, endMs: endedAt - cancelledAt, lateArrivals: arrivals().map((t) => t - cancelledAt).filter((t) => t >= 0) };
+    const observed = {
+      sentBeforeCancel,
+      sent: standIn.requests.length,
+      endMs: endedAt - cancelledAt,
+      lateArrivals: arrivals()
+        .map((t) => t - cancelledAt)
+        .filter((t) => t >= 0),
+    };
     // Promptly: far sooner than the (items - sent) / limit seconds the waiting items had left.
     expect(observed.endMs, JSON.stringify(observed)).toBeLessThan(5_000);
     // Cancellation reaches a waiting item on its next heartbeat (every 200-300 ms), so at most a request or two can
     // still go out right after the signal; none after the workflow ended.
-    expect(standIn.requests.filter((r) => r.receivedAt > endedAt), JSON.stringify(observed)).toHaveLength(0);
+    expect(
+      standIn.requests.filter((r) => r.receivedAt > endedAt),
+      JSON.stringify(observed),
+    ).toHaveLength(0);
     expect(observed.sent - observed.sentBeforeCancel, JSON.stringify(observed)).toBeLessThanOrEqual(2);
     const counts = byStatus(await itemRows(h.db, submitted.jobId));
     expect(counts.queued ?? 0).toBe(0);

@@ -18,7 +18,10 @@ import { stackEnv } from '../helpers/env';
 
 const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'supabase', 'migrations');
 const LEGACY_SQL = path.join(PROJECT_ROOT, 'supabase', 'tests', 'legacy_schema.sql');
-const migrationFiles = fs.readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
+const migrationFiles = fs
+  .readdirSync(MIGRATIONS_DIR)
+  .filter((f) => f.endsWith('.sql'))
+  .sort();
 const migrationVersions = migrationFiles.map((f) => f.split('_')[0]!);
 
 /** The stack's own database (migrated by global setup). */

@@ -90,10 +90,14 @@ describe('Temporal Web UI (headless Chromium)', () => {
     await handle.signal(pauseSignal);
     await waitFor(async () => (await status(s.jobId)) === 'paused', 15_000, "'paused' in the row");
     // The in-flight item finishes; its end rewrites the workflow's current details with the paused status.
-    const progress = await waitFor(async () => {
-      const p = await handle.query(progressQuery);
-      return p.inFlight === 0 && p;
-    }, 15_000, 'the in-flight item to finish');
+    const progress = await waitFor(
+      async () => {
+        const p = await handle.query(progressQuery);
+        return p.inFlight === 0 && p;
+      },
+      15_000,
+      'the in-flight item to finish',
+    );
     expect(progress).toMatchObject({ status: 'paused', totalItems: 10 });
     expect(progress.processed).toBeLessThan(10);
 
@@ -110,11 +114,15 @@ describe('Temporal Web UI (headless Chromium)', () => {
       // The UI renders these as Markdown, with typography: "1/10" shows as "1⁄10" (U+2044).
       const frameText = async (id: string) => (await page.frameLocator(`#${id}`).locator('body').innerText()).replaceAll('\u2044', '/');
       await expect.poll(() => frameText('user-metadata-summary'), { timeout: 15_000 }).toContain(`${name}: 10 items, tier template`);
-      expect(await frameText('user-metadata-details')).toContain(`job ${s.jobId}; 10 items; tier template; concurrency 1; error handling continue`);
+      expect(await frameText('user-metadata-details')).toContain(
+        `job ${s.jobId}; 10 items; tier template; concurrency 1; error handling continue`,
+      );
       // Current details come from the running workflow (a query the worker answers), e.g. "paused: 1/10 processed".
       await expect
         .poll(() => frameText('user-metadata-current-details'), { timeout: 15_000 })
-        .toContain(`paused: ${progress.processed}/10 processed (${progress.successful} ok, ${progress.failed} failed), 0 in flight, concurrency 1`);
+        .toContain(
+          `paused: ${progress.processed}/10 processed (${progress.successful} ok, ${progress.failed} failed), 0 in flight, concurrency 1`,
+        );
       await page.screenshot({ path: path.join(ARTIFACTS, 'web-ui-user-metadata.png'), fullPage: true });
 
       await page.getByTestId('search-attributes-tab').click();

@@ -28,13 +28,16 @@ describe('the audit plan: 1 persona x 1 arc x 2 topics, NIL template', () => {
     const arc = seed.arcs.find((a) => a.conversation_category === 'core')!;
     const topics = seed.topics.slice(0, 2);
 
-    const submitted = await submitBatch({ db, temporal: client, config }, {
-      name: 'audit acceptance plan',
-      personaIds: [persona.id],
-      emotionalArcIds: [arc.id],
-      topicIds: topics.map((t) => t.id),
-      templateId: NIL_UUID,
-    });
+    const submitted = await submitBatch(
+      { db, temporal: client, config },
+      {
+        name: 'audit acceptance plan',
+        personaIds: [persona.id],
+        emotionalArcIds: [arc.id],
+        topicIds: topics.map((t) => t.id),
+        templateId: NIL_UUID,
+      },
+    );
     expect(submitted).toMatchObject({ status: 'queued', totalItems: 2, workflowId: `batch-${submitted.jobId}` });
 
     // No worker yet: the row waits in 'queued' (the status the legacy CHECK rejected).
@@ -81,7 +84,10 @@ describe('the audit plan: 1 persona x 1 arc x 2 topics, NIL template', () => {
     const conversations = await db
       .from('conversations')
       .select('id, batch_item_id, template_id, persona_id, emotional_arc_id, is_synthetic, turn_count, conversation')
-      .in('batch_item_id', items.data!.map((i) => i.id));
+      .in(
+        'batch_item_id',
+        items.data!.map((i) => i.id),
+      );
     expect(conversations.data).toHaveLength(2);
     for (const c of conversations.data!) {
       expect(c.template_id).toBe(expectedTemplate.data!.id);

@@ -34,11 +34,15 @@ describe('bounded concurrency', () => {
     const handle = h.client.workflow.getHandle(s.workflowId);
     // Sample the database while the first phase runs: 'processing' rows never exceed 3.
     let maxProcessingRows = 0;
-    await waitFor(async () => {
-      const counts = byStatus(await itemRows(h.db, s.jobId));
-      maxProcessingRows = Math.max(maxProcessingRows, counts.processing ?? 0);
-      return (counts.completed ?? 0) >= 12;
-    }, 30_000, '12 items completed');
+    await waitFor(
+      async () => {
+        const counts = byStatus(await itemRows(h.db, s.jobId));
+        maxProcessingRows = Math.max(maxProcessingRows, counts.processing ?? 0);
+        return (counts.completed ?? 0) >= 12;
+      },
+      30_000,
+      '12 items completed',
+    );
     expect(seen.maxInFlight).toBe(3);
     expect(maxProcessingRows).toBeLessThanOrEqual(3);
 
@@ -46,11 +50,15 @@ describe('bounded concurrency', () => {
     await waitFor(async () => (await jobRow(h.db, s.jobId)).concurrent_processing === 6, 10_000, 'concurrent_processing = 6 in the row');
     seen.resetMax();
     let maxAfter = 0;
-    await waitFor(async () => {
-      const counts = byStatus(await itemRows(h.db, s.jobId));
-      maxAfter = Math.max(maxAfter, counts.processing ?? 0);
-      return (counts.completed ?? 0) >= 30;
-    }, 30_000, '30 items completed');
+    await waitFor(
+      async () => {
+        const counts = byStatus(await itemRows(h.db, s.jobId));
+        maxAfter = Math.max(maxAfter, counts.processing ?? 0);
+        return (counts.completed ?? 0) >= 30;
+      },
+      30_000,
+      '30 items completed',
+    );
     const result = await handle.result();
     expect(result).toMatchObject({ status: 'completed', successful: 40 });
     expect(seen.maxInFlight).toBeLessThanOrEqual(6);
@@ -69,10 +77,14 @@ describe('bounded concurrency', () => {
     await handle.signal(setConcurrencySignal, { concurrency: 0 });
     await handle.signal(setConcurrencySignal, { concurrency: 5000 });
     // Until the first activity has read the job row, the query reports totalItems 0.
-    const p = await waitFor(async () => {
-      const q = await handle.query(progressQuery);
-      return q.totalItems === 6 && q;
-    }, 10_000, 'the job settings to be loaded');
+    const p = await waitFor(
+      async () => {
+        const q = await handle.query(progressQuery);
+        return q.totalItems === 6 && q;
+      },
+      10_000,
+      'the job settings to be loaded',
+    );
     expect(p.concurrency).toBe(2);
     expect((await handle.result()).status).toBe('completed');
     expect((await jobRow(h.db, s.jobId)).concurrent_processing).toBe(2);

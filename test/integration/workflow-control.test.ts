@@ -56,12 +56,16 @@ describe('pause, resume and cancel', () => {
     expect(progress).toMatchObject({ status: 'paused', inFlight: 0, totalItems: 10 });
 
     // The Web UI filter BatchStatus="paused" finds it (visibility is eventually consistent).
-    await waitFor(async () => {
-      for await (const wf of h.client.workflow.list({ query: `BatchStatus="paused" AND WorkflowId="${s.workflowId}"` })) {
-        if (wf.workflowId === s.workflowId) return true;
-      }
-      return false;
-    }, 15_000, 'visibility query BatchStatus="paused"');
+    await waitFor(
+      async () => {
+        for await (const wf of h.client.workflow.list({ query: `BatchStatus="paused" AND WorkflowId="${s.workflowId}"` })) {
+          if (wf.workflowId === s.workflowId) return true;
+        }
+        return false;
+      },
+      15_000,
+      'visibility query BatchStatus="paused"',
+    );
     const checkpoints = await h.db.from('batch_checkpoints').select('reason').eq('job_id', s.jobId);
     expect(checkpoints.data!.map((c) => c.reason)).toContain('pause');
 

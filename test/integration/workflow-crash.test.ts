@@ -59,7 +59,11 @@ describe('a worker killed with SIGKILL mid-batch', () => {
     const first = spawnWorker(env, logFile);
     children.push(first);
     // Item rows, not the job's counters: those move when a lane ends.
-    await waitFor(async () => (byStatus(await itemRows(h.db, s.jobId)).completed ?? 0) >= 10, 90_000, 'ten items processed by the first worker');
+    await waitFor(
+      async () => (byStatus(await itemRows(h.db, s.jobId)).completed ?? 0) >= 10,
+      90_000,
+      'ten items processed by the first worker',
+    );
     await waitFor(async () => (byStatus(await itemRows(h.db, s.jobId)).processing ?? 0) > 0, 10_000, 'items in flight');
     first.kill('SIGKILL');
     await exited(first);

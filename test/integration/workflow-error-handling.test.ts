@@ -18,8 +18,22 @@ describe('error handling: continue, stop, tolerance, all failed', () => {
     worker = await startTestWorker(config, { db: h.db });
     const seed = await seedIds(h.db);
     ids = { persona: seed.personas[0]!.id, arc: seed.arcs[0]!.id, topic: seed.topics[0]!.id };
-    good = await createTemplate(h.db, { arcKey: null, tier: 'template', rating: 0, text: GOOD_TEMPLATE_TEXT, label: 'good', active: false });
-    bad = await createTemplate(h.db, { arcKey: null, tier: 'template', rating: 0, text: 'Hello {{persona_name}}, you are {{persona_age}}.', label: 'bad', active: false });
+    good = await createTemplate(h.db, {
+      arcKey: null,
+      tier: 'template',
+      rating: 0,
+      text: GOOD_TEMPLATE_TEXT,
+      label: 'good',
+      active: false,
+    });
+    bad = await createTemplate(h.db, {
+      arcKey: null,
+      tier: 'template',
+      rating: 0,
+      text: 'Hello {{persona_name}}, you are {{persona_age}}.',
+      label: 'bad',
+      active: false,
+    });
   });
   afterAll(async () => {
     await worker.stop();
@@ -32,7 +46,14 @@ describe('error handling: continue, stop, tolerance, all failed', () => {
   it("'continue' runs every item and completes with the failures counted", async () => {
     const { result, job, items } = await runToEnd(h, { parameterSets: sets('gbgb'), errorHandling: 'continue', concurrentProcessing: 2 });
     expect(result).toMatchObject({ status: 'completed', successful: 2, failed: 2, cancelled: 0 });
-    expect(job).toMatchObject({ status: 'completed', total_items: 4, successful_items: 2, failed_items: 2, completed_items: 4, cancelled_items: 0 });
+    expect(job).toMatchObject({
+      status: 'completed',
+      total_items: 4,
+      successful_items: 2,
+      failed_items: 2,
+      completed_items: 4,
+      cancelled_items: 0,
+    });
     expect(byStatus(items)).toEqual({ completed: 2, failed: 2 });
     for (const item of items.filter((i) => i.status === 'failed')) {
       expect(item.error_message).toMatch(/has no value for \{\{persona_age\}\}/);

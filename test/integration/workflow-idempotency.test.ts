@@ -28,7 +28,10 @@ describe('idempotency', () => {
     const activities = createActivities({ db: h.db, generator: createOfflineGenerator({ latencyMs: 0, failureRate: 0 }) });
 
     const lane = async (attempt: number) => {
-      const { results }: ProcessLaneResult = await new MockActivityEnvironment({ attempt }).run(activities.processLane, { jobId: s.jobId, itemIds: [item!.id] });
+      const { results }: ProcessLaneResult = await new MockActivityEnvironment({ attempt }).run(activities.processLane, {
+        jobId: s.jobId,
+        itemIds: [item!.id],
+      });
       expect(results).toHaveLength(1);
       return results[0]!;
     };
@@ -49,7 +52,12 @@ describe('idempotency', () => {
 
   it('submitting twice with one Idempotency-Key gives one job and one workflow', async () => {
     const key = `idem-${randomUUID()}`;
-    const body = { personaIds: [seed.personas[0]!.id], emotionalArcIds: [seed.arcs[0]!.id], topicIds: seed.topics.slice(0, 3).map((t) => t.id), name: key };
+    const body = {
+      personaIds: [seed.personas[0]!.id],
+      emotionalArcIds: [seed.arcs[0]!.id],
+      topicIds: seed.topics.slice(0, 3).map((t) => t.id),
+      name: key,
+    };
     const [a, b] = await Promise.all([submit(h, body, undefined, key), submit(h, body, undefined, key)]);
     const c = await submit(h, body, undefined, key);
     expect(b.jobId).toBe(a.jobId);

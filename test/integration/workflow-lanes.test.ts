@@ -1,5 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createOfflineGenerator, PermanentGenerationError, TransientGenerationError, type ConversationGenerator, type GenerationRequest } from '../../src/generation';
+import {
+  createOfflineGenerator,
+  PermanentGenerationError,
+  TransientGenerationError,
+  type ConversationGenerator,
+  type GenerationRequest,
+} from '../../src/generation';
 import { byStatus, conversationCount, itemRows, jobRow, runToEnd, laneItemIds, submit, type Harness } from '../helpers/batches';
 import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 
@@ -36,7 +42,8 @@ function scriptedGenerator(opts: { latencyMs: number; fail?: (req: GenerationReq
 
 const laneSizes = async (h: Harness, workflowId: string) => (await laneItemIds(h, workflowId)).map((ids) => ids.length);
 /** How many items shared an activity with `itemId` (the first time it was scheduled). */
-const laneOf = async (h: Harness, workflowId: string, itemId: string) => (await laneItemIds(h, workflowId)).find((ids) => ids.includes(itemId))!.length;
+const laneOf = async (h: Harness, workflowId: string, itemId: string) =>
+  (await laneItemIds(h, workflowId)).find((ids) => ids.includes(itemId))!.length;
 
 /** Lanes as long as the end of the job allows, whatever the machine's speed (the default sizes them by time). */
 const LANED = { laneTargetMs: 60_000 };
@@ -167,7 +174,11 @@ describe('lanes: fast items several to an activity one after another, slow items
     const handle = h.client.workflow.getHandle(s.workflowId);
     await waitFor(async () => byStatus(await itemRows(h.db, s.jobId)).completed! >= 8, 30_000, '8 items completed');
     await handle.signal('pause');
-    await waitFor(async () => (await jobRow(h.db, s.jobId)).status === 'paused' && !byStatus(await itemRows(h.db, s.jobId)).processing, 10_000, 'paused, no item processing');
+    await waitFor(
+      async () => (await jobRow(h.db, s.jobId)).status === 'paused' && !byStatus(await itemRows(h.db, s.jobId)).processing,
+      10_000,
+      'paused, no item processing',
+    );
     const callsAtPause = gen.startedAt.length;
     const rowsAtPause = byStatus(await itemRows(h.db, s.jobId));
     expect(rowsAtPause.queued).toBeGreaterThan(0);

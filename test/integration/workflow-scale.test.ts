@@ -56,7 +56,11 @@ describe('a 2,000-item batch: paged, continued-as-new, bounded history', () => {
       histories.push({ workflowId: s.workflowId, history });
     }
 
-    const checkpoints = await h.db.from('batch_checkpoints').select('reason, cursor_position, counters').eq('job_id', s.jobId).order('cursor_position');
+    const checkpoints = await h.db
+      .from('batch_checkpoints')
+      .select('reason, cursor_position, counters')
+      .eq('job_id', s.jobId)
+      .order('cursor_position');
     const reasons = checkpoints.data!.map((c) => c.reason);
     expect(reasons.filter((r) => r === 'continue_as_new')).toHaveLength(expectedRuns - 1);
     expect(reasons.filter((r) => r === 'finish')).toHaveLength(1);

@@ -36,7 +36,13 @@ describe('template auto-selection and strict placeholders', () => {
     const best = await createTemplate(h.db, { arcKey: arc.arc_key, tier: 'scenario', rating: 4.5 });
     await createTemplate(h.db, { arcKey: arc.arc_key, tier: 'template', rating: 5 });
     await createTemplate(h.db, { arcKey: arc.arc_key, tier: 'scenario', rating: 5, active: false });
-    const { result, items } = await runToEnd(h, { tier: 'scenario', personaIds: [persona], emotionalArcIds: [arc.id], topicIds: [topic], templateId: NIL_UUID });
+    const { result, items } = await runToEnd(h, {
+      tier: 'scenario',
+      personaIds: [persona],
+      emotionalArcIds: [arc.id],
+      topicIds: [topic],
+      templateId: NIL_UUID,
+    });
     expect(result.status).toBe('completed');
     expect(await templateOf(items[0]!.id)).toBe(best);
   });
@@ -53,7 +59,12 @@ describe('template auto-selection and strict placeholders', () => {
     const arc = await createArc(h.db, 'arc_none');
     const best = await createTemplate(h.db, { arcKey: 'some_other_arc', tier: 'scenario', rating: 99 });
     try {
-      const { result, items } = await runToEnd(h, { tier: 'scenario', personaIds: [persona], emotionalArcIds: [arc.id], topicIds: [topic] });
+      const { result, items } = await runToEnd(h, {
+        tier: 'scenario',
+        personaIds: [persona],
+        emotionalArcIds: [arc.id],
+        topicIds: [topic],
+      });
       expect(result.status).toBe('completed');
       expect(await templateOf(items[0]!.id)).toBe(best);
     } finally {
@@ -68,7 +79,12 @@ describe('template auto-selection and strict placeholders', () => {
     await h.db.from('prompt_templates').update({ is_active: false }).in('id', ids);
     try {
       const calls = seen.calls.length;
-      const { result, job, items } = await runToEnd(h, { tier: 'edge_case', personaIds: [persona], emotionalArcIds: [arc.id], topicIds: [topic] });
+      const { result, job, items } = await runToEnd(h, {
+        tier: 'edge_case',
+        personaIds: [persona],
+        emotionalArcIds: [arc.id],
+        topicIds: [topic],
+      });
       expect(result.status).toBe('failed');
       expect(job).toMatchObject({ status: 'failed', failed_items: 1 });
       expect(items[0]).toMatchObject({ status: 'failed', conversation_id: null });

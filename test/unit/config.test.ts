@@ -36,15 +36,21 @@ describe('loadConfig', () => {
   });
 
   it('requires the service-role key with a Supabase URL', () => {
-    expect(() => loadConfig({ SUPABASE_URL: 'https://x.supabase.co' })).toThrow(/SUPABASE_SERVICE_ROLE_KEY: required when SUPABASE_URL is set/);
+    expect(() => loadConfig({ SUPABASE_URL: 'https://x.supabase.co' })).toThrow(
+      /SUPABASE_SERVICE_ROLE_KEY: required when SUPABASE_URL is set/,
+    );
   });
 
   it('WORKER_METRICS_FLUSH_MS: 5000 by default (also when empty), whole milliseconds from 100', () => {
     expect(loadConfig({}).WORKER_METRICS_FLUSH_MS).toBe(DEFAULTS.workerMetricsFlushMs);
     expect(loadConfig({ WORKER_METRICS_FLUSH_MS: '' }).WORKER_METRICS_FLUSH_MS).toBe(5000);
     expect(loadConfig({ WORKER_METRICS_FLUSH_MS: '250' }).WORKER_METRICS_FLUSH_MS).toBe(250);
-    expect(() => loadConfig({ WORKER_METRICS_FLUSH_MS: '10' })).toThrow("WORKER_METRICS_FLUSH_MS: expected at least 100 milliseconds, got '10'");
-    expect(() => loadConfig({ WORKER_METRICS_FLUSH_MS: '1.5s' })).toThrow(/WORKER_METRICS_FLUSH_MS: expected a whole number of milliseconds/);
+    expect(() => loadConfig({ WORKER_METRICS_FLUSH_MS: '10' })).toThrow(
+      "WORKER_METRICS_FLUSH_MS: expected at least 100 milliseconds, got '10'",
+    );
+    expect(() => loadConfig({ WORKER_METRICS_FLUSH_MS: '1.5s' })).toThrow(
+      /WORKER_METRICS_FLUSH_MS: expected a whole number of milliseconds/,
+    );
   });
 
   it('splits API_KEYS on commas and trims them', () => {

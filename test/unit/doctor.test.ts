@@ -23,7 +23,11 @@ describe('compareSchema', () => {
     const live = matchingCatalogue();
     live.checks = live.checks.map((c) =>
       c.name === 'batch_jobs_status_check'
-        ? { ...c, definition: "CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))" }
+        ? {
+            ...c,
+            definition:
+              "CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))",
+          }
         : c,
     );
     const messages = compareSchema(live).map((m) => m.message);
@@ -58,7 +62,9 @@ describe('compareSchema', () => {
     expect(
       allowListOf("CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'running'::character varying])::text[])))", 'status'),
     ).toEqual(['pending', 'running']);
-    expect(allowListOf("CHECK (((status <> ALL (ARRAY['completed'::text, 'failed'::text])) OR (completed_at IS NOT NULL)))", 'status')).toBeUndefined();
+    expect(
+      allowListOf("CHECK (((status <> ALL (ARRAY['completed'::text, 'failed'::text])) OR (completed_at IS NOT NULL)))", 'status'),
+    ).toBeUndefined();
   });
 
   it('does not read a CHECK that is not an allow-list as one', () => {

@@ -7,9 +7,7 @@ const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'u
 
 describe('the error catalogue', () => {
   it('documents every code in the README error table with its HTTP status', () => {
-    const rows = new Map(
-      [...readme.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])] as const),
-    );
+    const rows = new Map([...readme.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])] as const));
     for (const [code, entry] of Object.entries(ERROR_CATALOGUE)) {
       expect(rows.get(code), `README error table row for ${code}`).toBe(entry.status);
     }

@@ -20,7 +20,9 @@ describe('item failures', () => {
     expect(permanentFailureMessage(new Error('fetch failed'), 1, 3)).toBeUndefined();
     expect(permanentFailureMessage('a string', 1, 3)).toBeUndefined();
     // Another catalogue error (not the template's) is not the item's fault either.
-    expect(permanentFailureMessage(new BulkgenError('DB_ERROR', { table: 'batch_items', detail: 'connection refused' }), 1, 3)).toBeUndefined();
+    expect(
+      permanentFailureMessage(new BulkgenError('DB_ERROR', { table: 'batch_items', detail: 'connection refused' }), 1, 3),
+    ).toBeUndefined();
   });
 
   it('retries invalid output until the attempt limit, then fails naming the attempts', () => {

@@ -6,7 +6,12 @@ describe('ItemMetricsRecorder', () => {
     const r = new ItemMetricsRecorder();
     const s = r.snapshot();
     expect(r.version).toBe(0);
-    expect(s).toMatchObject({ outcomes: { completed: 0, failed: 0, cancelled: 0 }, attemptErrors: 0, durationSumSeconds: 0, durationCount: 0 });
+    expect(s).toMatchObject({
+      outcomes: { completed: 0, failed: 0, cancelled: 0 },
+      attemptErrors: 0,
+      durationSumSeconds: 0,
+      durationCount: 0,
+    });
     // (An object lists integer-like keys first, so compare as sets.)
     expect(Object.keys(s.durationBuckets).sort()).toEqual([...ITEM_DURATION_BUCKETS.map(String), INF_BUCKET].sort());
     expect(Object.values(s.durationBuckets).every((n) => n === 0)).toBe(true);

@@ -54,7 +54,10 @@ const RULES: Rule[] = [
     // Not after a word character, dot, dash, tilde or dollar: relative paths, URL paths after a host, $HOME/...
     pattern: new RegExp(`(?<![\\w.~$-])/(?:${MACHINE_DIRS.join('|')})(?=[/\\s'"\`),;:\\]]|$)`),
   },
-  { name: 'the design contract, which is not in this repo (see docs/architecture.md)', pattern: new RegExp(`\\b${CONTRACT_FILE.replace('.', '\\.')}\\b`) },
+  {
+    name: 'the design contract, which is not in this repo (see docs/architecture.md)',
+    pattern: new RegExp(`\\b${CONTRACT_FILE.replace('.', '\\.')}\\b`),
+  },
 ];
 
 const skipped = (file: string) =>
@@ -121,7 +124,13 @@ describe('the repository stands alone', () => {
   });
 
   it('every relative link in README.md and docs/ points at a file of the repo', () => {
-    const docs = ['README.md', ...fs.readdirSync(path.join(PROJECT_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const docs = [
+      'README.md',
+      ...fs
+        .readdirSync(path.join(PROJECT_ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
     const broken: string[] = [];
     for (const doc of docs) {
       const text = fs.readFileSync(path.join(PROJECT_ROOT, doc), 'utf8');
@@ -151,7 +160,7 @@ describe('the repository stands alone', () => {
       'GET /v1/batches/:id/export',
       'http://127.0.0.1:54321/rest/v1',
       '/healthz and /docs/',
-      "fs.readFileSync(`/proc/${pid}/status`)",
+      'fs.readFileSync(`/proc/${pid}/status`)',
       '/etc/nginx/templates/default.conf.template',
       'postgres-data:/var/lib/postgresql/data',
       'entrypoint: ["/bin/sh", "-c"]',

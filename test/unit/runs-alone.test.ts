@@ -28,11 +28,21 @@ describe('the unit tier needs no server', () => {
   // CI runs `npm run test:unit` before any service is started: there, nothing of a stack may be up.
   // On a developer's machine a `bulkgen dev` may well be running beside it, so this part is CI's.
   it.runIf(process.env.CI === 'true')('runs while no Postgres, PostgREST or stack Temporal is up (CI)', async () => {
-    const ports = [TEST_STACK_ENV.BULKGEN_PG_PORT, TEST_STACK_ENV.BULKGEN_GATEWAY_PORT, TEST_STACK_ENV.BULKGEN_POSTGREST_PORT, TEST_STACK_ENV.BULKGEN_TEMPORAL_PORT, '54322', '54321', '7233'];
+    const ports = [
+      TEST_STACK_ENV.BULKGEN_PG_PORT,
+      TEST_STACK_ENV.BULKGEN_GATEWAY_PORT,
+      TEST_STACK_ENV.BULKGEN_POSTGREST_PORT,
+      TEST_STACK_ENV.BULKGEN_TEMPORAL_PORT,
+      '54322',
+      '54321',
+      '7233',
+    ];
     const open = [];
     for (const port of ports) if (await listening(Number(port))) open.push(port);
     expect(open).toEqual([]);
-    const processes = execFileSync('ps', ['-eo', 'comm='], { encoding: 'utf8' }).split('\n').map((l) => l.trim());
+    const processes = execFileSync('ps', ['-eo', 'comm='], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.trim());
     expect(processes.filter((p) => p === 'postgres' || p === 'postgrest')).toEqual([]);
   });
 });

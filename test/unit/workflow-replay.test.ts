@@ -25,7 +25,10 @@ describe('recorded histories replay against the workflow code of today', () => {
 
   it('holds the five shapes of a batch (completed, paused+resumed, cancelled, stop policy, continued-as-new with handed-back items)', () => {
     for (const shape of ['completed', 'paused-resumed', 'cancelled', 'stop-policy', 'continue-as-new-handed-back']) {
-      expect(files.some((f) => f.startsWith(shape)), shape).toBe(true);
+      expect(
+        files.some((f) => f.startsWith(shape)),
+        shape,
+      ).toBe(true);
     }
   });
 

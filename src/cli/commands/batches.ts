@@ -12,7 +12,11 @@ import { printJson, withCli } from '../client';
 import { info } from '../env';
 import { followJob } from '../progress';
 
-const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 /** USD with the 6 decimals costs are stored with, trailing zeros dropped (at least 2): $0.0178, $12.50. */
 const formatUsd = (usd: number) => `$${usd.toFixed(6).replace(/(\.\d\d\d*?)0+$/, '$1')}`;
@@ -76,7 +80,10 @@ export function registerBatchCommands(program: Command): void {
       withCli(async (ctx) => {
         const result = await submitBatch(ctx, startBody(o), { idempotencyKey: o.idempotencyKey });
         if (o.json) printJson(result);
-        else info(`job ${result.jobId} ${result.created ? 'queued' : 'already exists (same idempotency key)'}: ${result.totalItems} items, workflow ${result.workflowId}`);
+        else
+          info(
+            `job ${result.jobId} ${result.created ? 'queued' : 'already exists (same idempotency key)'}: ${result.totalItems} items, workflow ${result.workflowId}`,
+          );
         if (o.wait) {
           const job = await followJob(ctx.db, result.jobId);
           if (job.status !== 'completed') process.exitCode = 1;
@@ -121,13 +128,23 @@ export function registerBatchCommands(program: Command): void {
     .action(async (o: { status?: string; limit: string; json?: boolean }) =>
       withCli(async (ctx) => {
         if (o.status && !JOB_STATUSES.includes(o.status as JobStatus)) {
-          throw new BulkgenError('VALIDATION_FAILED', { summary: `--status: expected one of ${JOB_STATUSES.join(', ')}, got '${o.status}'` });
+          throw new BulkgenError('VALIDATION_FAILED', {
+            summary: `--status: expected one of ${JOB_STATUSES.join(', ')}, got '${o.status}'`,
+          });
         }
-        let q = ctx.db.from('batch_jobs').select('id, name, status, total_items, completed_items, successful_items, failed_items, created_at').order('created_at', { ascending: false }).limit(Number(o.limit));
+        let q = ctx.db
+          .from('batch_jobs')
+          .select('id, name, status, total_items, completed_items, successful_items, failed_items, created_at')
+          .order('created_at', { ascending: false })
+          .limit(Number(o.limit));
         if (o.status) q = q.eq('status', o.status as JobStatus);
         const rows = unwrap('batch_jobs', await q);
         if (o.json) printJson(rows);
-        else for (const r of rows) process.stdout.write(`${r.id}  ${r.status.padEnd(10)} ${String(r.completed_items).padStart(6)}/${String(r.total_items).padEnd(6)} ${r.name}\n`);
+        else
+          for (const r of rows)
+            process.stdout.write(
+              `${r.id}  ${r.status.padEnd(10)} ${String(r.completed_items).padStart(6)}/${String(r.total_items).padEnd(6)} ${r.name}\n`,
+            );
       }),
     );
 
@@ -152,7 +169,9 @@ export function registerBatchCommands(program: Command): void {
       withCli(async (ctx) => {
         const concurrency = Number(n);
         if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
-          throw new BulkgenError('VALIDATION_FAILED', { summary: `concurrency: expected a whole number from 1 to ${MAX_CONCURRENCY}, got '${n}'` });
+          throw new BulkgenError('VALIDATION_FAILED', {
+            summary: `concurrency: expected a whole number from 1 to ${MAX_CONCURRENCY}, got '${n}'`,
+          });
         }
         await signalJob(ctx, jobId, 'setConcurrency', concurrency);
         const job = await findJob(ctx.db, jobId);

@@ -44,7 +44,12 @@ export function registerDemo(program: Command): void {
         const config = loadConfig({ ...process.env, ...stack.env });
         const db = createDb(config);
         const temporal = await connectClient(config);
-        const pick = async (table: 'personas' | 'emotional_arcs' | 'training_topics', key: string, n: number, filter?: [string, string]) => {
+        const pick = async (
+          table: 'personas' | 'emotional_arcs' | 'training_topics',
+          key: string,
+          n: number,
+          filter?: [string, string],
+        ) => {
           let q = db.from(table).select(`id, ${key}`).order(key).limit(n);
           if (filter) q = q.eq(filter[0], filter[1]);
           const { data, error } = await q;
@@ -60,18 +65,25 @@ export function registerDemo(program: Command): void {
             `${topics.map((t) => t.topic_key).join(', ')}, template ${NIL_UUID} (auto-select)`,
         );
         const t1 = Date.now();
-        const submitted = await submitBatch({ db, temporal, config }, {
-          name: 'bulkgen demo',
-          personaIds: personas.map((p) => p.id),
-          emotionalArcIds: arcs.map((a) => a.id),
-          topicIds: topics.map((t) => t.id),
-          templateId: NIL_UUID,
-          concurrentProcessing: Number(opts.concurrency),
-        });
+        const submitted = await submitBatch(
+          { db, temporal, config },
+          {
+            name: 'bulkgen demo',
+            personaIds: personas.map((p) => p.id),
+            emotionalArcIds: arcs.map((a) => a.id),
+            topicIds: topics.map((t) => t.id),
+            templateId: NIL_UUID,
+            concurrentProcessing: Number(opts.concurrency),
+          },
+        );
         info(`job ${submitted.jobId} queued: ${submitted.totalItems} items, workflow ${submitted.workflowId}`);
         const job = await followJob(db, submitted.jobId);
         const seconds = ((Date.now() - t1) / 1000).toFixed(2);
-        const items = await db.from('batch_items').select('position, status, conversation_id, error_message').eq('batch_job_id', job.id).order('position');
+        const items = await db
+          .from('batch_items')
+          .select('position, status, conversation_id, error_message')
+          .eq('batch_job_id', job.id)
+          .order('position');
         await temporal.connection.close();
 
         const ui = stack.env.TEMPORAL_UI_URL
@@ -81,7 +93,8 @@ export function registerDemo(program: Command): void {
           '',
           `batch ${job.status} in ${seconds} s: ${job.successful_items} completed, ${job.failed_items} failed, ${job.cancelled_items} cancelled of ${job.total_items}`,
           ...(items.data ?? []).map(
-            (i) => `  item ${i.position}: ${i.status}${i.conversation_id ? ` -> conversation ${i.conversation_id}` : ''}${i.error_message ? ` (${i.error_message})` : ''}`,
+            (i) =>
+              `  item ${i.position}: ${i.status}${i.conversation_id ? ` -> conversation ${i.conversation_id}` : ''}${i.error_message ? ` (${i.error_message})` : ''}`,
           ),
           '',
           'what was written where:',

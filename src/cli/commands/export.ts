@@ -22,7 +22,9 @@ export function registerExport(program: Command): void {
     .option('--status <status>', `items to export: ${EXPORT_STATUSES.join(' | ')} (only completed items have conversations)`, 'completed')
     .action(async (jobId: string, o: { out?: string; status: string }) => {
       if (!EXPORT_STATUSES.includes(o.status as ExportStatus)) {
-        throw new BulkgenError('VALIDATION_FAILED', { summary: `--status: expected one of ${EXPORT_STATUSES.join(', ')}, got '${o.status}'` });
+        throw new BulkgenError('VALIDATION_FAILED', {
+          summary: `--status: expected one of ${EXPORT_STATUSES.join(', ')}, got '${o.status}'`,
+        });
       }
       const db = createDb(clientConfig());
       const job = await getJob(db, jobId);

@@ -6,7 +6,8 @@ import { clientConfig, info } from '../env';
 
 function databaseUrl(): string {
   const url = clientConfig().DATABASE_URL;
-  if (!url) throw new BulkgenError('CONFIG_INVALID', { detail: 'DATABASE_URL: required (or run `bulkgen dev`, which writes .bulkgen/dev.env)' });
+  if (!url)
+    throw new BulkgenError('CONFIG_INVALID', { detail: 'DATABASE_URL: required (or run `bulkgen dev`, which writes .bulkgen/dev.env)' });
   return url;
 }
 

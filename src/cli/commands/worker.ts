@@ -41,7 +41,9 @@ export function registerWorker(program: Command): void {
       const limitNote = rateLimit
         ? `, at most ${rateLimit.requestsPerSecond} requests/s: one every ${slotIntervalMs(rateLimit.requestsPerSecond).toFixed(1)} ms across all workers`
         : '';
-      info(`worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS} (generator ${generator.name}${limitNote})`);
+      info(
+        `worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS} (generator ${generator.name}${limitNote})`,
+      );
       reporter.start();
       try {
         await worker.run();

@@ -1,10 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  InvalidOutputError,
-  isAbortError,
-  PermanentGenerationError,
-  TransientGenerationError,
-} from '../../../src/generation';
+import { InvalidOutputError, isAbortError, PermanentGenerationError, TransientGenerationError } from '../../../src/generation';
 import { createAnthropicGenerator } from '../../../src/generation/anthropic';
 import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/failed-attempt';
 import { createPriceTable } from '../../../src/generation/pricing';
@@ -81,11 +76,21 @@ describe('anthropic provider against a stand-in Anthropic server (local HTTP, wi
   });
 
   it('429 is transient and carries retry-after (seconds) as retryAfterMs; retry-after-ms wins when both are sent', async () => {
-    standIn.enqueue(anthropicError(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit', { 'retry-after': '7' }));
+    standIn.enqueue(
+      anthropicError(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit', { 'retry-after': '7' }),
+    );
     const err = await rejection(generator().generate(request()));
     expect(err).toBeInstanceOf(TransientGenerationError);
-    expect(err).toMatchObject({ retryAfterMs: 7000, message: 'anthropic 429 rate_limit_error: Number of request tokens has exceeded your per-minute rate limit' });
-    expect(failedAttemptOf(err)).toMatchObject({ failureType: 'api_error', generator: 'anthropic', model: 'claude-sonnet-5-5', prompt: PROMPT });
+    expect(err).toMatchObject({
+      retryAfterMs: 7000,
+      message: 'anthropic 429 rate_limit_error: Number of request tokens has exceeded your per-minute rate limit',
+    });
+    expect(failedAttemptOf(err)).toMatchObject({
+      failureType: 'api_error',
+      generator: 'anthropic',
+      model: 'claude-sonnet-5-5',
+      prompt: PROMPT,
+    });
 
     standIn.enqueue(anthropicError(429, 'rate_limit_error', 'slow down', { 'retry-after': '7', 'retry-after-ms': '1500' }));
     expect(await rejection(generator().generate(request()))).toMatchObject({ retryAfterMs: 1500 });
@@ -164,7 +169,12 @@ describe('anthropic provider against a stand-in Anthropic server (local HTTP, wi
   });
 
   it("stop_reason 'max_tokens' is a truncation, even when the partial input would parse", async () => {
-    standIn.enqueue(toolUseMessage({ conversation_metadata: standInConversation(2).conversation_metadata }, { stopReason: 'max_tokens', outputTokens: 2048 }));
+    standIn.enqueue(
+      toolUseMessage(
+        { conversation_metadata: standInConversation(2).conversation_metadata },
+        { stopReason: 'max_tokens', outputTokens: 2048 },
+      ),
+    );
     const err = await rejection(generator().generate(request()));
     expect(err).toBeInstanceOf(TruncatedOutputError);
     expect(err).toBeInstanceOf(InvalidOutputError);
@@ -185,7 +195,10 @@ describe('anthropic provider against a stand-in Anthropic server (local HTTP, wi
   });
 
   it('an unknown model costs 0 and is warned about once', async () => {
-    standIn.enqueue(toolUseMessage(standInConversation(2), { model: 'claude-unknown-9' }), toolUseMessage(standInConversation(2), { model: 'claude-unknown-9' }));
+    standIn.enqueue(
+      toolUseMessage(standInConversation(2), { model: 'claude-unknown-9' }),
+      toolUseMessage(standInConversation(2), { model: 'claude-unknown-9' }),
+    );
     const g = generator();
     warnings.length = 0;
     expect((await g.generate(request())).costUsd).toBe(0);

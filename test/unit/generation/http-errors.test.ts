@@ -28,7 +28,13 @@ describe('apiFailureError', () => {
   });
 
   it('names provider, status, type and message; keeps retry-after and the status', () => {
-    const limited = apiFailureError({ provider: 'anthropic', status: 429, type: 'rate_limit_error', message: 'slow down', headers: { 'retry-after': '3' } });
+    const limited = apiFailureError({
+      provider: 'anthropic',
+      status: 429,
+      type: 'rate_limit_error',
+      message: 'slow down',
+      headers: { 'retry-after': '3' },
+    });
     expect(limited).toBeInstanceOf(TransientGenerationError);
     expect(limited).toMatchObject({ message: 'anthropic 429 rate_limit_error: slow down', retryAfterMs: 3000 });
 
@@ -39,7 +45,10 @@ describe('apiFailureError', () => {
 
   it('a network failure names the socket error behind the SDK wrapper', () => {
     const socket = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
-    const err = networkFailureError('anthropic', new Error('Connection error.', { cause: new TypeError('fetch failed', { cause: socket }) }));
+    const err = networkFailureError(
+      'anthropic',
+      new Error('Connection error.', { cause: new TypeError('fetch failed', { cause: socket }) }),
+    );
     expect(err).toBeInstanceOf(TransientGenerationError);
     expect(err.message).toBe('anthropic request failed: Connection error.: fetch failed: connect ECONNREFUSED 127.0.0.1:9');
   });

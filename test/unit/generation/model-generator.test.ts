@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  InvalidOutputError,
-  isAbortError,
-  PermanentGenerationError,
-  TransientGenerationError,
-} from '../../../src/generation';
+import { InvalidOutputError, isAbortError, PermanentGenerationError, TransientGenerationError } from '../../../src/generation';
 import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/failed-attempt';
 import { createModelGenerator, sdkClientOptions } from '../../../src/generation/model-generator';
 import { createPriceTable } from '../../../src/generation/pricing';
@@ -146,7 +141,13 @@ describe('createModelGenerator: the scaffold every model provider is built on (a
     const err = await rejection(generator.generate(request()));
     expect(err).toBeInstanceOf(TransientGenerationError);
     expect(err.message).toBe(`fake answered without a fake reply: ${raw}`);
-    expect(failedAttemptOf(err)).toEqual({ failureType: 'api_error', generator: 'fake', model: 'fake-model', prompt: PROMPT, rawResponse: raw });
+    expect(failedAttemptOf(err)).toEqual({
+      failureType: 'api_error',
+      generator: 'fake',
+      model: 'fake-model',
+      prompt: PROMPT,
+      rawResponse: raw,
+    });
   });
 
   it('an error status is transient or permanent by status, with the API message, the retry-after wait and the body', async () => {
@@ -156,7 +157,13 @@ describe('createModelGenerator: the scaffold every model provider is built on (a
     const err = await rejection(limited.generator.generate(request()));
     expect(err).toBeInstanceOf(TransientGenerationError);
     expect(err).toMatchObject({ message: 'fake 429 rate_limit: slow down', retryAfterMs: 3000 });
-    expect(failedAttemptOf(err)).toEqual({ failureType: 'api_error', generator: 'fake', model: 'fake-model', prompt: PROMPT, rawResponse: '{"detail":"slow down"}' });
+    expect(failedAttemptOf(err)).toEqual({
+      failureType: 'api_error',
+      generator: 'fake',
+      model: 'fake-model',
+      prompt: PROMPT,
+      rawResponse: '{"detail":"slow down"}',
+    });
 
     const refused = fakeProvider(() => {
       throw new FakeApiError(400, { other: 'shape' });
@@ -176,7 +183,11 @@ describe('createModelGenerator: the scaffold every model provider is built on (a
 
   it('a connection failure and an unreadable answer are transient; an error the SDK raised itself is permanent', async () => {
     const cases: Array<[Error, new (...args: never[]) => Error, string]> = [
-      [new FakeConnectionError(new Error('connect ECONNREFUSED')), TransientGenerationError, 'fake request failed: no status from the fake API: connect ECONNREFUSED'],
+      [
+        new FakeConnectionError(new Error('connect ECONNREFUSED')),
+        TransientGenerationError,
+        'fake request failed: no status from the fake API: connect ECONNREFUSED',
+      ],
       [new SyntaxError('Unexpected token <'), TransientGenerationError, 'fake response could not be read: Unexpected token <'],
       [new FakeSdkError('max_tokens needs streaming'), PermanentGenerationError, 'fake client error: max_tokens needs streaming'],
     ];
@@ -222,6 +233,10 @@ describe('createModelGenerator: the scaffold every model provider is built on (a
 describe('sdkClientOptions', () => {
   it('turns the SDK retries off and passes the base URL and timeout only when set', () => {
     expect(sdkClientOptions({})).toEqual({ maxRetries: 0 });
-    expect(sdkClientOptions({ baseURL: 'http://127.0.0.1:9/v1', timeoutMs: 5000 })).toEqual({ maxRetries: 0, baseURL: 'http://127.0.0.1:9/v1', timeout: 5000 });
+    expect(sdkClientOptions({ baseURL: 'http://127.0.0.1:9/v1', timeoutMs: 5000 })).toEqual({
+      maxRetries: 0,
+      baseURL: 'http://127.0.0.1:9/v1',
+      timeout: 5000,
+    });
   });
 });

@@ -46,7 +46,9 @@ describe('offline generator: content', () => {
   it('follows the arc and passes the schema for many ids', async () => {
     const counts = new Set<number>();
     for (let i = 0; i < 300; i++) {
-      const { conversation } = await instant.generate(request(`id-${i}`, { tier: (['template', 'scenario', 'edge_case'] as const)[i % 3] }));
+      const { conversation } = await instant.generate(
+        request(`id-${i}`, { tier: (['template', 'scenario', 'edge_case'] as const)[i % 3] }),
+      );
       expect(GeneratedConversation.safeParse(conversation).success).toBe(true);
       const turns = conversation.turns;
       counts.add(turns.length);
@@ -67,8 +69,12 @@ describe('offline generator: content', () => {
   it('weakens the starting emotion, then strengthens the ending one', async () => {
     const { conversation } = await instant.generate(request('intensity', { arc: { ...arc, typical_turn_count_min: 9 } }));
     const intensities = conversation.turns.map((t) => t.emotional_context.intensity);
-    const firstHalf = conversation.turns.filter((t) => t.emotional_context.primary_emotion === 'fear').map((t) => t.emotional_context.intensity);
-    const secondHalf = conversation.turns.filter((t) => t.emotional_context.primary_emotion === 'confidence').map((t) => t.emotional_context.intensity);
+    const firstHalf = conversation.turns
+      .filter((t) => t.emotional_context.primary_emotion === 'fear')
+      .map((t) => t.emotional_context.intensity);
+    const secondHalf = conversation.turns
+      .filter((t) => t.emotional_context.primary_emotion === 'confidence')
+      .map((t) => t.emotional_context.intensity);
     expect(firstHalf.length + secondHalf.length).toBe(intensities.length);
     expect(firstHalf).toEqual([...firstHalf].sort((a, b) => b - a));
     expect(secondHalf).toEqual([...secondHalf].sort((a, b) => a - b));
@@ -127,7 +133,10 @@ describe('offline generator: simulated failures', () => {
   it('is deterministic per attempt, and a retry eventually succeeds', async () => {
     const generator = createOfflineGenerator({ latencyMs: 0, failureRate: 0.5 });
     const outcome = async (attempt: number) =>
-      generator.generate(request('retry-me', { attempt })).then(() => 'ok', (e: unknown) => e);
+      generator.generate(request('retry-me', { attempt })).then(
+        () => 'ok',
+        (e: unknown) => e,
+      );
     const first = await outcome(1);
     expect(await outcome(1)).toEqual(first);
     let attempt = 1;

@@ -1,10 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  InvalidOutputError,
-  isAbortError,
-  PermanentGenerationError,
-  TransientGenerationError,
-} from '../../../src/generation';
+import { InvalidOutputError, isAbortError, PermanentGenerationError, TransientGenerationError } from '../../../src/generation';
 import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/failed-attempt';
 import { createOpenAIGenerator } from '../../../src/generation/openai';
 import { chatCompletion, openaiError, startStandInServer, standInConversation, type StandInServer } from '../../helpers/stand-in-openai';
@@ -28,7 +23,13 @@ describe('openai provider against a stand-in OpenAI server (local HTTP, wire for
   beforeEach(() => standIn.reset());
 
   it('sends a JSON-mode chat completion: a system message with the exact shape, the prompt as the user message', async () => {
-    standIn.enqueue(chatCompletion(JSON.stringify(standInConversation(4)), { model: 'gpt-4o-mini-2024-07-18', promptTokens: 1000, completionTokens: 2000 }));
+    standIn.enqueue(
+      chatCompletion(JSON.stringify(standInConversation(4)), {
+        model: 'gpt-4o-mini-2024-07-18',
+        promptTokens: 1000,
+        completionTokens: 2000,
+      }),
+    );
     const result = await generator().generate(request());
 
     const [sent] = standIn.requests;
@@ -73,7 +74,10 @@ describe('openai provider against a stand-in OpenAI server (local HTTP, wire for
     standIn.enqueue(openaiError(400, 'invalid_request_error', "'messages' must contain the word 'json' in some form"));
     const err = await rejection(generator().generate(request()));
     expect(err).toBeInstanceOf(PermanentGenerationError);
-    expect(err).toMatchObject({ status: 400, message: "openai 400 invalid_request_error: 'messages' must contain the word 'json' in some form" });
+    expect(err).toMatchObject({
+      status: 400,
+      message: "openai 400 invalid_request_error: 'messages' must contain the word 'json' in some form",
+    });
     expect(failedAttemptOf(err)).toMatchObject({ failureType: 'api_error', generator: 'openai' });
   });
 
@@ -81,7 +85,11 @@ describe('openai provider against a stand-in OpenAI server (local HTTP, wire for
     standIn.enqueue(chatCompletion('{"conversation_metadata": {"client_persona": "Marcus"'));
     const parse = await rejection(generator().generate(request()));
     expect(parse).toBeInstanceOf(InvalidOutputError);
-    expect(failedAttemptOf(parse)).toMatchObject({ failureType: 'parse_error', rawResponse: '{"conversation_metadata": {"client_persona": "Marcus"', stopReason: 'stop' });
+    expect(failedAttemptOf(parse)).toMatchObject({
+      failureType: 'parse_error',
+      rawResponse: '{"conversation_metadata": {"client_persona": "Marcus"',
+      stopReason: 'stop',
+    });
 
     standIn.enqueue(chatCompletion('{"turns": []}'));
     const shape = await rejection(generator().generate(request()));

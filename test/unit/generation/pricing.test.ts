@@ -54,7 +54,9 @@ describe('pricing', () => {
 
   it('configuredModel names what the configured generator asks for', () => {
     expect(configuredModel(loadConfig({}))).toBe('offline-synthetic-v1');
-    expect(configuredModel(loadConfig({ GENERATOR: 'anthropic', ANTHROPIC_API_KEY: 'k', ANTHROPIC_MODEL: 'claude-haiku-4-5' }))).toBe('claude-haiku-4-5');
+    expect(configuredModel(loadConfig({ GENERATOR: 'anthropic', ANTHROPIC_API_KEY: 'k', ANTHROPIC_MODEL: 'claude-haiku-4-5' }))).toBe(
+      'claude-haiku-4-5',
+    );
     expect(configuredModel(loadConfig({ GENERATOR: 'openai', OPENAI_API_KEY: 'k' }))).toBe('gpt-4o-mini');
   });
 });

@@ -12,7 +12,12 @@ describe('generation errors', () => {
     const transient = new TransientGenerationError('rate limited (429)', { retryAfterMs: 2000 });
     const permanent = new PermanentGenerationError('bad request (400): max_tokens too large', { status: 400 });
     const invalid = new InvalidOutputError('{"turns":[]}', 'turns: expected at least 2 items, got an array of 0');
-    expect(transient).toMatchObject({ code: 'GENERATION_TRANSIENT', retryable: true, retryAfterMs: 2000, name: 'TransientGenerationError' });
+    expect(transient).toMatchObject({
+      code: 'GENERATION_TRANSIENT',
+      retryable: true,
+      retryAfterMs: 2000,
+      name: 'TransientGenerationError',
+    });
     expect(permanent).toMatchObject({ code: 'GENERATION_PERMANENT', retryable: false, status: 400, name: 'PermanentGenerationError' });
     expect(invalid).toMatchObject({ code: 'GENERATION_INVALID_OUTPUT', retryable: true, raw: '{"turns":[]}' });
     expect(invalid.message).toBe('generated conversation is invalid: turns: expected at least 2 items, got an array of 0');

@@ -37,12 +37,16 @@ describe('renderTemplate', () => {
 
   it('names every placeholder without a value and renders nothing', () => {
     const error = thrown(() =>
-      renderTemplate('{{persona_age}} {{ok}} {{budget}} {{gone}} {{blank}} {{persona_age}}', {
-        ok: 'yes',
-        budget: null,
-        gone: undefined,
-        blank: '',
-      }, { templateName: 'fear_to_confidence__template' }),
+      renderTemplate(
+        '{{persona_age}} {{ok}} {{budget}} {{gone}} {{blank}} {{persona_age}}',
+        {
+          ok: 'yes',
+          budget: null,
+          gone: undefined,
+          blank: '',
+        },
+        { templateName: 'fear_to_confidence__template' },
+      ),
     );
     expect(error).toBeInstanceOf(MissingPlaceholderError);
     const missing = error as MissingPlaceholderError;

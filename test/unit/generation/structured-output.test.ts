@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config';
 import { createGenerator } from '../../../src/generation/factory';
-import { checkConversation, conversationJsonSchema, jsonShapeInstructions, readConversationText } from '../../../src/generation/structured-output';
+import {
+  checkConversation,
+  conversationJsonSchema,
+  jsonShapeInstructions,
+  readConversationText,
+} from '../../../src/generation/structured-output';
 import { standInConversation } from '../../helpers/stand-in-server';
 
 describe('structured output', () => {

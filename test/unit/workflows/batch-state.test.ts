@@ -207,7 +207,12 @@ describe('BatchState', () => {
     expect(second.state.run).toBe(2);
     expect(second.state.windowSize()).toBe(9);
     expect(second.state.counters).toEqual({ successful: 1, failed: 0 });
-    expect(second.state.jobPatch()).toMatchObject({ status: 'paused', started_at: new Date(1_000_000).toISOString(), successful_items: 1, completed_items: 1 });
+    expect(second.state.jobPatch()).toMatchObject({
+      status: 'paused',
+      started_at: new Date(1_000_000).toISOString(),
+      successful_items: 1,
+      completed_items: 1,
+    });
   });
 
   it('knows a job row that already ended', () => {

@@ -19,7 +19,9 @@ beforeAll(async () => {
   const executable = resolveTemporalCli(process.env.TEMPORAL_CLI_PATH);
   if (!executable) throw new Error('the temporal CLI is not installed: run `npm run install-temporal`');
   [env, bundle] = await Promise.all([
-    TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: executable }, searchAttributes: [BatchStatusKey, BatchTierKey] } }),
+    TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'existing-path', path: executable }, searchAttributes: [BatchStatusKey, BatchTierKey] },
+    }),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),
   ]);
 });
@@ -139,7 +141,16 @@ describe('batchWorkflow on stub activities', () => {
     });
     expect(result).toMatchObject({ status: 'failed', successful: 2, failed: 1, cancelled: 5 });
     expect(result.errorMessage).toBe("error handling 'stop': item 3 failed: template 'x' has no value for {{persona_age}}");
-    expect(job.items.map((i) => i.status)).toEqual(['completed', 'completed', 'failed', 'cancelled', 'cancelled', 'cancelled', 'cancelled', 'cancelled']);
+    expect(job.items.map((i) => i.status)).toEqual([
+      'completed',
+      'completed',
+      'failed',
+      'cancelled',
+      'cancelled',
+      'cancelled',
+      'cancelled',
+      'cancelled',
+    ]);
     expect(job.row.error_message).toBe(result.errorMessage);
   });
 
