@@ -9,11 +9,12 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { fetchItemPage, finalizeJob, itemActivities, loadJob, settleItems, syncJob, writeCheckpoint } from './activity-proxies';
+import { fetchItemPage, finalizeJob, itemActivities, loadJob, syncJob, writeCheckpoint } from './activity-proxies';
 import { BatchState } from './batch-state';
-import type { BatchResult, BatchWorkflowInput, ItemOutcome, ItemRef } from './contract';
+import type { BatchResult, BatchWorkflowInput } from './contract';
 import { ItemPager } from './item-pager';
 import { JobRowWriter } from './job-row-writer';
+import { Lanes, takeItems } from './lanes';
 import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal } from './messages';
 import { BatchStatusKey, BatchTierKey } from './search-attributes';
 
@@ -42,11 +43,6 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     CancellationScope.nonCancellable(() =>
       writeCheckpoint({ jobId, runId: workflowInfo().runId, cursorPosition: state.resumeCursor(), counters: { ...counters }, reason }),
     );
-  /** Where `refs` stand in the database, by id (`failMessage`: fail the one a lane was running first). */
-  const settle = async (refs: ItemRef[], failMessage?: string): Promise<Map<string, ItemOutcome>> => {
-    const outcomes = await CancellationScope.nonCancellable(() => settleItems({ itemIds: refs.map((r) => r.id), failMessage }));
-    return new Map(outcomes.map((o) => [o.id, o]));
-  };
   const dispatchScope = new CancellationScope();
 
   // Registered before the first await, so no signal or query finds the workflow without them.
@@ -86,54 +82,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   // Lanes wait for the row to show what the workflow says (see canStart): make it so.
   if (writer.rowStatus !== state.status) sync();
 
-  // Items of cancelled lanes: settled together once the window is empty (one activity, not one per lane).
-  const cancelledItems: ItemRef[] = [];
-  const runLane = async (refs: ItemRef[]): Promise<void> => {
-    try {
-      const { results, held, ran, elapsedMs } = await processLane({
-        jobId,
-        itemIds: refs.map((r) => r.id),
-        stopAfterFailure: state.stopAfterFailure,
-      });
-      state.laneTimed(ran, elapsedMs);
-      for (const result of results) if (state.itemEnded(result)) sync();
-      const byId = new Map(refs.map((r) => [r.id, r]));
-      state.hold(held.map((id) => byId.get(id)!));
-    } catch (err) {
-      // A cancelled one-item lane ended nothing; a longer one may have finished some items: counted after the window empties.
-      if (isCancellation(err)) {
-        if (refs.length > 1) cancelledItems.push(...refs);
-        return;
-      }
-      // Retries ran out: fail the item the lane was running, count what it had finished, send out again what it never started.
-      const failMessage = `gave up after ${opts.maxItemAttempts} attempts: ${rootMessage(err)}`;
-      const outcomes = await settle(refs, failMessage);
-      for (const ref of refs) {
-        const outcome = outcomes.get(ref.id);
-        if (outcome?.status === 'queued') state.hold([ref]);
-        // An item whose row vanished still counts once, as failed.
-        else if (state.outcomeFound(ref, outcome ?? { id: ref.id, position: ref.position, status: 'failed', error_message: failMessage }))
-          sync();
-      }
-    } finally {
-      state.inFlight--;
-      describe();
-      writer.syncSoon(state.inFlight === 0);
-    }
-  };
-
+  const lanes = new Lanes(state, writer, processLane);
   const pager = new ItemPager((afterPosition, limit) => fetchItemPage({ jobId, afterPosition, limit }), opts.pageSize);
-  /** Up to `want` items for a lane: held ones first, then new ones from the pages. */
-  const takeItems = async (want: number): Promise<ItemRef[]> => {
-    const refs = state.takeHeld(want);
-    while (refs.length < want) {
-      const ref = await pager.next(state.cursor);
-      if (!ref) break;
-      refs.push(ref);
-      state.taken(ref);
-    }
-    return refs;
-  };
 
   let continueRun = false;
   let nativeCancel: unknown;
@@ -146,7 +96,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
           continueRun = true;
           break;
         }
-        const refs = await takeItems(state.laneSize());
+        const refs = await takeItems(state, pager, state.laneSize());
         if (refs.length === 0) {
           if (state.inFlight === 0) break;
           // Running lanes may still hold items (a pause reached them): wait for them, then look again.
@@ -154,7 +104,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
           continue;
         }
         if (state.laneStarting()) sync();
-        void runLane(refs);
+        void lanes.run(refs);
       }
       await condition(() => state.inFlight === 0);
     });
@@ -165,10 +115,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   }
   // Cancelled items settle once their activities confirm the cancellation.
   await CancellationScope.nonCancellable(() => condition(() => state.inFlight === 0 && writer.idle));
-  if (cancelledItems.length > 0) {
-    const outcomes = await settle(cancelledItems);
-    for (const ref of cancelledItems) if (state.outcomeFound(ref, outcomes.get(ref.id))) sync();
-  }
+  await lanes.settleCancelled();
   await pager.drain();
 
   if (continueRun && !state.halted) {
@@ -195,12 +142,6 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   // A native cancellation (`temporal workflow cancel`) ends the run as Canceled in Temporal too.
   if (nativeCancel) throw nativeCancel;
   return { jobId, status, successful: counters.successful, failed: counters.failed, cancelled, errorMessage };
-}
-
-function rootMessage(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return e instanceof Error ? e.message : String(e);
 }
 
 /** Rejects bad workflow input before any I/O. */
