@@ -9,16 +9,21 @@ import path from 'node:path';
  */
 const offset = Number(process.env.BULKGEN_TEST_PORT_OFFSET ?? 0);
 
+/** The environment of a stack of the tests' own: every port moved by `offset`, data under `.bulkgen/<dataDir>`. */
+export function stackEnvAt(offset: number, dataDir: string) {
+  return {
+    BULKGEN_DATA_DIR: path.join('.bulkgen', dataDir),
+    BULKGEN_PG_PORT: String(25422 + offset),
+    BULKGEN_GATEWAY_PORT: String(25421 + offset),
+    BULKGEN_POSTGREST_PORT: String(25429 + offset),
+    BULKGEN_TEMPORAL_PORT: String(27233 + offset),
+    TEMPORAL_UI_PORT: String(28233 + offset),
+    PORT: String(23000 + offset),
+  } as const;
+}
+
 /** The environment of the test stack. */
-export const TEST_STACK_ENV = {
-  BULKGEN_DATA_DIR: path.join('.bulkgen', offset === 0 ? 'test' : `test-${offset}`),
-  BULKGEN_PG_PORT: String(25422 + offset),
-  BULKGEN_GATEWAY_PORT: String(25421 + offset),
-  BULKGEN_POSTGREST_PORT: String(25429 + offset),
-  BULKGEN_TEMPORAL_PORT: String(27233 + offset),
-  TEMPORAL_UI_PORT: String(28233 + offset),
-  PORT: String(23000 + offset),
-} as const;
+export const TEST_STACK_ENV = stackEnvAt(offset, offset === 0 ? 'test' : `test-${offset}`);
 
 /** Where global setup writes the pre-built workflow bundle. */
 export const WORKFLOW_BUNDLE_FILE = 'workflow-bundle.js';
