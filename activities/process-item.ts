@@ -1,9 +1,9 @@
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { CancelledFailure } from '@temporalio/common';
 import type { Db } from '../src/db/client';
 import { completeItemWithConversation, type ConversationRecord } from '../src/db/conversations';
 import { recordFailedGeneration } from '../src/db/failed-generations';
-import { claimItem, failItem } from '../src/db/items';
+import { failItem } from '../src/db/items';
 import type { ScaffoldingCache } from '../src/db/scaffolding';
 import { NIL_UUID } from '../src/domain/enums';
 import type { BatchItemRow, PromptTemplateRow } from '../src/domain/rows';
@@ -29,7 +29,7 @@ export type ItemChainResult = ProcessItemResult & { alreadyEnded?: boolean };
 const HEARTBEAT_EVERY_MS = 200;
 
 /**
- * The item chain: mark processing -> resolve template -> render -> generate
+ * The item chain of an item its lane claimed: resolve template -> render -> generate
  * -> validate -> persist. Two writes on the happy path (claim, then one RPC
  * that stores the conversation and completes the item). Failures no retry
  * can fix fail the item here and return `failed`; transient ones throw so
@@ -40,7 +40,7 @@ const HEARTBEAT_EVERY_MS = 200;
 export async function processItemChain(
   deps: ItemChainDeps,
   input: ProcessItemInput,
-  claimed?: BatchItemRow | null,
+  claimed: BatchItemRow,
   persist?: PersistConversation,
 ): Promise<ProcessItemResult> {
   const { alreadyEnded: _alreadyEnded, ...result } = await timeItemAttempt(deps.itemMetrics, () =>
@@ -58,13 +58,11 @@ export type ItemChainDeps = Parameters<typeof runItemChain>[0] & { itemMetrics?:
 async function runItemChain(
   deps: { db: Db; generator: ConversationGenerator; scaffolding: ScaffoldingCache; rateLimiter?: RateLimiter },
   input: ProcessItemInput,
-  /** The row when a lane already claimed it (`claimLaneItem`); null when it does not exist. */
-  claimed?: BatchItemRow | null,
+  /** The row, claimed by the lane (`claimLaneItem`): processing, or ended before (a retry finds it so). */
+  item: BatchItemRow,
   persist: PersistConversation = (itemId, record) => completeItemWithConversation(deps.db, itemId, record),
 ): Promise<ItemChainResult> {
   const ctx = Context.current();
-  const item = claimed === undefined ? await claimItem(deps.db, input.itemId, new Date().toISOString()) : claimed;
-  if (!item) throw ApplicationFailure.nonRetryable(`batch item '${input.itemId}' does not exist`, 'ItemNotFound');
   if (item.status === 'completed')
     return { outcome: 'completed', position: item.position, conversationId: item.conversation_id ?? undefined, alreadyEnded: true };
   if (item.status === 'failed')
