@@ -332,6 +332,28 @@ describe('retry, coverage and fromJob', () => {
     expect(both.totalItems).toBe(7 + statuses.cancelled!);
     await waitForWorkflow(both.workflowId);
 
+    // What a retry does when its workflow cannot start: undo_batch_retry puts everything back.
+    const pick = (i: BatchItemRow) => [i.id, i.status, i.error_message, i.started_at, i.completed_at, i.progress];
+    const jobBefore = await jobRow(h.db, s.jobId);
+    const itemsBefore = (await itemRows(h.db, s.jobId)).map(pick);
+    const { data: started, error } = await h.db.rpc('retry_batch_job', { p_job_id: s.jobId, p_statuses: ['failed', 'cancelled'] });
+    expect(error).toBeNull();
+    const answer = started as { outcome: string; retry: { id: string; items: number } };
+    expect(answer).toMatchObject({ outcome: 'started', retry: { items: 7 + statuses.cancelled! } });
+    expect(await jobRow(h.db, s.jobId)).toMatchObject({
+      status: 'queued',
+      retry_count: 1,
+      failed_items: 0,
+      cancelled_items: 0,
+      completed_at: null,
+    });
+    expect((await h.db.rpc('undo_batch_retry', { p_retry_id: answer.retry.id })).data).toBe(true);
+    const jobAfter = await jobRow(h.db, s.jobId);
+    expect({ ...jobAfter, updated_at: null }).toEqual({ ...jobBefore, updated_at: null });
+    expect((await itemRows(h.db, s.jobId)).map(pick)).toEqual(itemsBefore);
+    expect((await h.db.from('batch_retries').select('id').eq('job_id', s.jobId)).data).toEqual([]);
+    expect((await h.db.from('batch_checkpoints').select('reason').eq('job_id', s.jobId)).data!.map((c) => c.reason)).toEqual(['finish']);
+
     const unknown = await app.inject({
       method: 'POST',
       url: '/v1/batches',
