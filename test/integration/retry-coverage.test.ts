@@ -1,11 +1,16 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
 import { listFailedGenerations } from '../../src/db/failed-generations';
+import { PROJECT_ROOT } from '../../src/project-root';
 import type { BatchItemRow } from '../../src/domain/rows';
 import { createAnthropicGenerator } from '../../src/generation/anthropic';
 import { byStatus, conversationCount, itemRows, jobRow, type Harness } from '../helpers/batches';
-import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
+import { seedIds, stackEnv, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { createTemplate, GOOD_TEMPLATE_TEXT } from '../helpers/scaffolding';
 import {
   anthropicError,
@@ -243,6 +248,56 @@ describe('retry, coverage and fromJob', () => {
       expect(late.json().error.code).toBe('NOTHING_TO_RETRY');
     }
     expect((await jobRow(h.db, s.jobId)).retry_count).toBe(1);
+  });
+
+  it('bulkgen retry and bulkgen coverage (subprocesses)', async () => {
+    const topics = seed.topics.slice(0, 4);
+    failing.add(await topicName(topics[1]!.id));
+    const s = await start({
+      name: 'retry cli',
+      personaIds: [seed.personas[0]!.id],
+      emotionalArcIds: [seed.arcs[0]!.id],
+      topicIds: topics.map((t) => t.id),
+      concurrentProcessing: 2,
+    });
+    expect(await waitForWorkflow(s.workflowId)).toMatchObject({ status: 'completed', successful: 3, failed: 1 });
+    failing = new Set();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulkgen-retry-cli-'));
+    const env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: h.config.TEMPORAL_TASK_QUEUE, BULKGEN_DATA_DIR: dataDir, PATH: process.env.PATH };
+    const bulkgen = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+        execFile(
+          process.execPath,
+          [path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), ...args],
+          { cwd: PROJECT_ROOT, env, timeout: 60_000 },
+          (err, stdout, stderr) => {
+            if (err && typeof err.code !== 'number') reject(err);
+            else resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
+          },
+        );
+      });
+    try {
+      const r = await bulkgen('retry', s.jobId, '--wait', '--json');
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('}') + 1))).toMatchObject({
+        jobId: s.jobId,
+        retry: 1,
+        items: 1,
+        statuses: ['failed'],
+      });
+      expect(await jobRow(h.db, s.jobId)).toMatchObject({ status: 'completed', successful_items: 4, failed_items: 0, retry_count: 1 });
+      const again = await bulkgen('retry', s.jobId, '--cancelled');
+      expect(again.code).toBe(2);
+      expect(again.stderr).toMatch(/^error NOTHING_TO_RETRY: job '.+' has no failed or cancelled item to retry/);
+      const table = await bulkgen('coverage', s.jobId);
+      expect(table.code, table.stderr).toBe(0);
+      const lines = table.stdout.trimEnd().split('\n');
+      expect(lines[0]).toMatch(/^persona\s+arc\s+topic\s+total\s+completed\s+failed\s+cancelled\s+queued\s+processing$/);
+      expect(lines).toHaveLength(2 + 4 + 1);
+      expect(lines[6]).toMatch(/^total\s+4\s+4\s+0\s+0\s+0\s+0$/);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('unknown job: 404', async () => {
