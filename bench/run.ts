@@ -2,11 +2,12 @@
  * `npm run bench`: measures bulkgen on the local stack and writes
  * bench/results/latest.json and latest.md. Every comparison is a ratio of
  * two figures measured in this same run. Options:
- *   --only utilization,overhead,control,scale,api   run some parts
+ *   --only utilization,overhead,control,scale,api,coverage   run some parts
  *   --items N        items of the utilization/overhead batches (default 2000)
  *   --scale-items N  items of the scale batch (default 20000)
  *   --trials N       pause/cancel trials (default 20)
  *   --repeat N       durable/plain pairs of utilization and overhead (default 1): medians, every pair listed
+ *   --coverage-items N  items of the coverage job (default 100000)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +16,9 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { submitBatch } from '../src/batches/submit';
 import { loadConfig, type Config } from '../src/config';
+import { buildApp } from '../src/api/app';
 import { createDb, type Db } from '../src/db/client';
+import { withPg } from '../src/db/pg';
 import { completeItemWithConversation } from '../src/db/conversations';
 import { claimItem } from '../src/db/items';
 import { ScaffoldingCache } from '../src/db/scaffolding';
@@ -26,8 +29,8 @@ import { WORKER_NODE_FLAGS } from '../src/temporal/worker-flags';
 import { buildTemplateVariables, createOfflineGenerator, renderTemplate } from '../src/generation';
 import { cancelSignal, pauseSignal, progressQuery } from '../workflows/messages';
 
-type Part = 'utilization' | 'overhead' | 'control' | 'scale' | 'api';
-const ALL: Part[] = ['utilization', 'overhead', 'control', 'scale', 'api'];
+type Part = 'utilization' | 'overhead' | 'control' | 'scale' | 'api' | 'coverage';
+const ALL: Part[] = ['utilization', 'overhead', 'control', 'scale', 'api', 'coverage'];
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -40,15 +43,19 @@ const SCALE_ITEMS = Number(arg('scale-items', arg('items-scale', '20000')));
 const TRIALS = Number(arg('trials', '20'));
 const REPEAT = Math.max(1, Number(arg('repeat', '1')));
 const CONCURRENCY = 20;
+const COVERAGE_ITEMS = Number(arg('coverage-items', '100000'));
 
+/** BENCH_PORT_OFFSET moves every port of the benchmark's stack (another stack on the machine may hold them). */
+const PORT_OFFSET = Number(process.env.BENCH_PORT_OFFSET ?? 0);
+const port = (n: number) => String(n + PORT_OFFSET);
 const BENCH_ENV = {
   BULKGEN_DATA_DIR: path.join('.bulkgen', 'bench'),
-  BULKGEN_PG_PORT: '24422',
-  BULKGEN_GATEWAY_PORT: '24421',
-  BULKGEN_POSTGREST_PORT: '24429',
-  BULKGEN_TEMPORAL_PORT: '27833',
-  TEMPORAL_UI_PORT: '28833',
-  PORT: '24300',
+  BULKGEN_PG_PORT: port(24422),
+  BULKGEN_GATEWAY_PORT: port(24421),
+  BULKGEN_POSTGREST_PORT: port(24429),
+  BULKGEN_TEMPORAL_PORT: port(27833),
+  TEMPORAL_UI_PORT: port(28833),
+  PORT: port(24300),
   LOG_LEVEL: 'warn',
 };
 
@@ -506,6 +513,78 @@ async function api(ctx: Ctx, stackEnv: Record<string, string>) {
   }
 }
 
+/**
+ * GET /v1/batches/:id/coverage of a job of COVERAGE_ITEMS items with mixed statuses: the job and its
+ * items are made by create_batch_job (no workflow runs), the statuses set in SQL; then the route
+ * (in-process API: the job row, batch_coverage through PostgREST, the JSON body) and the SQL function
+ * alone (EXPLAIN ANALYZE) are timed, 20 times each after 3 warm-ups.
+ */
+async function coverage(ctx: Ctx) {
+  log(`\n== coverage: GET /v1/batches/:id/coverage of ${COVERAGE_ITEMS} items`);
+  const sets = parameterSets(ctx, COVERAGE_ITEMS).map((p) => ({
+    persona_id: p.personaId,
+    emotional_arc_id: p.emotionalArcId,
+    training_topic_id: p.topicId,
+  }));
+  const made = await ctx.db.rpc('create_batch_job', {
+    p_job: { name: 'bench coverage' },
+    p_persona_ids: null,
+    p_arc_ids: null,
+    p_topic_ids: null,
+    p_parameter_sets: sets,
+  });
+  if (made.error) throw new Error(made.error.message);
+  const jobId = (made.data as { job_id: string }).job_id;
+  const databaseUrl = ctx.env.DATABASE_URL!;
+  const explain = await withPg(databaseUrl, async (pgc) => {
+    await pgc.query(
+      `update batch_items set status = (array['completed','completed','completed','completed','completed','completed','failed','cancelled','queued','processing'])[position % 10 + 1]
+        where batch_job_id = $1`,
+      [jobId],
+    );
+    await pgc.query('analyze batch_items');
+    const runs: number[] = [];
+    for (let i = 0; i < 23; i++) {
+      const r = await pgc.query<{ 'QUERY PLAN': Array<{ 'Execution Time': number }> }>(
+        'explain (analyze, format json) select * from batch_coverage($1)',
+        [jobId],
+      );
+      if (i >= 3) runs.push(r.rows[0]!['QUERY PLAN'][0]!['Execution Time']);
+    }
+    return runs;
+  });
+  const app = await buildApp({ config: { ...ctx.config, API_KEYS: ['bench-key'] }, db: ctx.db, temporal: ctx.client });
+  const times: number[] = [];
+  let cells = 0;
+  try {
+    for (let i = 0; i < 23; i++) {
+      const t0 = performance.now();
+      const res = await app.inject({ method: 'GET', url: `/v1/batches/${jobId}/coverage`, headers: { authorization: 'Bearer bench-key' } });
+      const ms = performance.now() - t0;
+      if (res.statusCode !== 200) throw new Error(`coverage answered ${res.statusCode}: ${res.body.slice(0, 200)}`);
+      cells = (res.json() as { cells: unknown[] }).cells.length;
+      if (i >= 3) times.push(ms);
+    }
+  } finally {
+    await app.close();
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  record(
+    'coverage_items',
+    COVERAGE_ITEMS,
+    'items',
+    `one job, statuses mixed (60% completed, 10% each failed, cancelled, queued, processing); ${cells} cells`,
+  );
+  record(
+    'coverage_100k_ms',
+    median(times),
+    'ms',
+    'median of 20 GET /v1/batches/:id/coverage (in-process API: row, batch_coverage via PostgREST, body), after 3 warm-ups (target < 1,000 ms)',
+  );
+  record('coverage_100k_max_ms', Math.max(...times), 'ms', 'slowest of the same 20');
+  record('coverage_sql_ms', median(explain), 'ms', 'median Execution Time of EXPLAIN ANALYZE select * from batch_coverage(job), 20 runs');
+}
+
 async function main(): Promise<void> {
   const dataDir = dataDirPath(BENCH_ENV.BULKGEN_DATA_DIR);
   fs.rmSync(dataDir, { recursive: true, force: true });
@@ -537,6 +616,7 @@ async function main(): Promise<void> {
     if (only.includes('control')) await control(ctx);
     if (only.includes('scale')) await scale(ctx);
     if (only.includes('api')) await api(ctx, stackEnv);
+    if (only.includes('coverage')) await coverage(ctx);
   } finally {
     await connection.close();
     await stack.stop();

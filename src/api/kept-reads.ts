@@ -23,6 +23,11 @@ export class KeptReads<T> {
     return undefined;
   }
 
+  /** Drops what is kept for `key` (its source changed: a retried job is no longer ended). */
+  forget(key: string): void {
+    this.kept.delete(key);
+  }
+
   /** Keeps `value` for `ttlMs`. */
   set(key: string, value: T, ttlMs: number): void {
     this.kept.delete(key);

@@ -37,6 +37,7 @@ export function toJob(row: BatchJobRow): Job {
     startedAt: row.started_at,
     completedAt: row.completed_at,
     estimatedTimeRemaining: row.estimated_time_remaining,
+    retryCount: row.retry_count ?? 0,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

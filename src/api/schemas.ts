@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { ITEM_STATUSES, JOB_STATUSES, TIERS, ErrorHandling, ItemStatus, JobStatus, Priority, Tier } from '../domain/enums';
+import {
+  ITEM_STATUSES,
+  JOB_STATUSES,
+  TIERS,
+  ErrorHandling,
+  ItemStatus,
+  JobStatus,
+  Priority,
+  RetryableItemStatus,
+  Tier,
+} from '../domain/enums';
 import { MAX_CONCURRENCY } from '../domain/limits';
 import { ERROR_CATALOGUE, type ErrorCode } from '../errors';
 
@@ -87,6 +97,7 @@ export const Job = z
     startedAt: timestamp.nullable(),
     completedAt: timestamp.nullable(),
     estimatedTimeRemaining: z.number().nullable().describe('seconds'),
+    retryCount: z.number().describe('how many times the job was retried (POST /v1/batches/:id/retry)'),
     createdAt: timestamp,
     updatedAt: timestamp,
   })
@@ -154,6 +165,64 @@ export const SubmitResponse = z.object({
   totalItems: z.number(),
   estimatedCost: z.number().describe('USD'),
   estimatedTimeSeconds: z.number(),
+});
+
+/** POST /v1/batches/:id/retry: which item statuses go back to queued. */
+export const RetryBody = z
+  .strictObject({
+    statuses: z
+      .array(RetryableItemStatus)
+      .min(1, 'must list failed, or failed and cancelled')
+      .refine((s) => s.includes('failed') && new Set(s).size === s.length, "must be ['failed'] or ['failed', 'cancelled']")
+      .default(['failed'])
+      .describe("['failed'] (default) or ['failed', 'cancelled']"),
+  })
+  // No body at all means the default.
+  .nullish();
+
+/** `Idempotency-Key` on a retry: the same key returns the same retry of the job and starts nothing new. */
+export const RetryHeaders = SubmitHeaders;
+
+export const RetryResponse = z.object({
+  jobId: uuid,
+  workflowId: z.string(),
+  runId: z.string().nullable().describe("the retry's workflow run"),
+  status: z.literal('queued'),
+  retry: z.number().describe("this retry's number: the job's retryCount"),
+  items: z.number().describe('items queued again'),
+  statuses: z.array(RetryableItemStatus),
+});
+
+const CoverageCounts = {
+  total: z.number(),
+  queued: z.number(),
+  processing: z.number(),
+  completed: z.number(),
+  failed: z.number(),
+  cancelled: z.number(),
+};
+
+/** One persona x emotional arc x topic of a job, with its items by status. */
+export const CoverageCell = z
+  .object({
+    personaId: uuid,
+    personaKey: z.string().nullable(),
+    personaName: z.string().nullable(),
+    emotionalArcId: uuid,
+    arcKey: z.string().nullable(),
+    arcName: z.string().nullable(),
+    topicId: uuid,
+    topicKey: z.string().nullable(),
+    topicName: z.string().nullable(),
+    ...CoverageCounts,
+  })
+  .meta({ id: 'CoverageCell' });
+
+export const CoverageResponse = z.object({
+  jobId: uuid,
+  status: JobStatus,
+  cells: z.array(CoverageCell).describe("in the job's order (a cell's first item position)"),
+  totals: z.object(CoverageCounts),
 });
 
 export const ControlResponse = z.object({

@@ -3,7 +3,8 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { unwrap } from '../db/errors';
-import { deleteJob, updateJob } from '../db/jobs';
+import { deleteJob, findJob, updateJob } from '../db/jobs';
+import { TERMINAL_JOB_STATUSES } from '../domain/enums';
 import { describeIssues, itemCount, StartBatchRequest, templateIdOrAuto } from '../domain/batch-request';
 import { MAX_ITEMS_PER_BATCH } from '../domain/limits';
 import { BulkgenError } from '../errors';
@@ -75,6 +76,7 @@ export async function submitParsedBatch(deps: SubmitDeps, req: StartBatchRequest
   if (count > MAX_ITEMS_PER_BATCH) throw new BulkgenError('TOO_MANY_ITEMS', { max: MAX_ITEMS_PER_BATCH, count });
 
   await assertTemporalReachable(deps);
+  const fromSets = req.fromJob ? await parameterSetsFromJob(deps.db, req.fromJob) : null;
   const created = unwrap(
     'batch_jobs',
     await deps.db.rpc('create_batch_job', {
@@ -88,20 +90,25 @@ export async function submitParsedBatch(deps: SubmitDeps, req: StartBatchRequest
         idempotency_key: opts.idempotencyKey ?? null,
         created_by: req.createdBy ?? null,
         template_id: templateIdOrAuto(req.templateId),
-        shared_parameters: { template_id: templateIdOrAuto(req.templateId) },
+        shared_parameters: {
+          template_id: templateIdOrAuto(req.templateId),
+          ...(req.fromJob ? { from_job: { job_id: req.fromJob.jobId, statuses: req.fromJob.statuses } } : {}),
+        },
       },
       p_persona_ids: req.personaIds ?? null,
       p_arc_ids: req.emotionalArcIds ?? null,
       p_topic_ids: req.topicIds ?? null,
-      p_parameter_sets: req.parameterSets
-        ? req.parameterSets.map((s) => ({
-            persona_id: s.personaId,
-            emotional_arc_id: s.emotionalArcId,
-            training_topic_id: s.topicId,
-            template_id: templateIdOrAuto(s.templateId ?? req.templateId),
-            tier: s.tier ?? req.tier,
-          }))
-        : null,
+      p_parameter_sets: fromSets
+        ? fromSets.map((s) => ({ ...s, template_id: req.templateId === undefined ? s.template_id : templateIdOrAuto(req.templateId) }))
+        : req.parameterSets
+          ? req.parameterSets.map((s) => ({
+              persona_id: s.personaId,
+              emotional_arc_id: s.emotionalArcId,
+              training_topic_id: s.topicId,
+              template_id: templateIdOrAuto(s.templateId ?? req.templateId),
+              tier: s.tier ?? req.tier,
+            }))
+          : null,
     }),
   ) as { job_id: string; total_items: number; created: boolean };
 
@@ -158,6 +165,44 @@ function result(
   };
 }
 
+/** One item of another job as `create_batch_job` takes it. */
+interface StoredParameterSet {
+  persona_id: string;
+  emotional_arc_id: string;
+  training_topic_id: string;
+  template_id: string | null;
+  tier: string;
+}
+
+/**
+ * The combinations of another job's items of `statuses`, by position (`job_parameter_sets`, one
+ * query). The other job must have ended (its failures are final only then).
+ */
+async function parameterSetsFromJob(db: Db, from: NonNullable<StartBatchRequest['fromJob']>): Promise<StoredParameterSet[]> {
+  const source = await findJob(db, from.jobId);
+  if (!source) {
+    throw new BulkgenError(
+      'UNKNOWN_REFERENCE',
+      { field: 'fromJob.jobId', detail: `no batch job with id '${from.jobId}'` },
+      { field: 'fromJob.jobId' },
+    );
+  }
+  if (!TERMINAL_JOB_STATUSES.includes(source.status)) {
+    throw new BulkgenError(
+      'JOB_NOT_ENDED',
+      { id: source.id, status: source.status, action: 'can give its items to a new job (fromJob)' },
+      { status: source.status, field: 'fromJob.jobId' },
+    );
+  }
+  const sets = unwrap(
+    'batch_items',
+    await db.rpc('job_parameter_sets', { p_job_id: from.jobId, p_statuses: from.statuses }),
+  ) as unknown as StoredParameterSet[];
+  if (sets.length === 0)
+    throw new BulkgenError('EMPTY_BATCH', { field: `fromJob (job '${from.jobId}' has no ${from.statuses.join(' or ')} item)` });
+  return sets;
+}
+
 /** How long submission waits for Temporal to answer before refusing with TEMPORAL_UNAVAILABLE. */
 const TEMPORAL_CHECK_DEADLINE_MS = 3000;
 
@@ -165,7 +210,7 @@ const TEMPORAL_CHECK_DEADLINE_MS = 3000;
  * Fails fast, before any row is written, when Temporal does not answer: the
  * client's own retries would otherwise hold the request for ~20 s.
  */
-async function assertTemporalReachable(deps: SubmitDeps): Promise<void> {
+export async function assertTemporalReachable(deps: { temporal: Client; config: Pick<Config, 'TEMPORAL_ADDRESS'> }): Promise<void> {
   try {
     await deps.temporal.withDeadline(Date.now() + TEMPORAL_CHECK_DEADLINE_MS, () => deps.temporal.workflowService.getSystemInfo({}));
   } catch (err) {

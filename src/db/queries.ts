@@ -113,3 +113,27 @@ export async function pingDb(db: Db): Promise<void> {
 function quote(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
+
+/** One persona x arc x topic cell of a job: its scaffolding and its items by status. */
+export interface CoverageCell {
+  persona_id: string;
+  persona_key: string | null;
+  persona_name: string | null;
+  emotional_arc_id: string;
+  arc_key: string | null;
+  arc_name: string | null;
+  training_topic_id: string;
+  topic_key: string | null;
+  topic_name: string | null;
+  total: number;
+  queued: number;
+  processing: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+}
+
+/** The job's coverage, one query in Postgres (`batch_coverage`): cells in the job's order. */
+export async function jobCoverage(db: Db, jobId: string): Promise<CoverageCell[]> {
+  return unwrap('batch_coverage', await db.rpc('batch_coverage', { p_job_id: jobId })) as unknown as CoverageCell[];
+}

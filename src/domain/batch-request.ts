@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorHandling, NIL_UUID, Priority, Tier } from './enums';
+import { ErrorHandling, NIL_UUID, Priority, RetryableItemStatus, Tier } from './enums';
 import { MAX_CONCURRENCY } from './limits';
 
 const Id = z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` });
@@ -14,6 +14,16 @@ const ParameterSet = z.strictObject({
 });
 type ParameterSet = z.infer<typeof ParameterSet>;
 
+/** A new job from another job's items of some statuses (their persona, arc, topic, template and tier). */
+const FromJob = z.strictObject({
+  jobId: Id,
+  statuses: z
+    .array(RetryableItemStatus)
+    .min(1, 'must list failed and/or cancelled')
+    .refine((s) => new Set(s).size === s.length, 'must not repeat a status')
+    .default(['failed']),
+});
+
 /**
  * The start body (docs/architecture.md, Interfaces): personas x arcs x topics, or
  * explicit `parameterSets`. A `templateId` that is absent or the NIL uuid
@@ -27,6 +37,7 @@ export const StartBatchRequest = z
     emotionalArcIds: z.array(Id).min(1, 'must list at least one emotional arc').optional(),
     topicIds: z.array(Id).min(1, 'must list at least one topic').optional(),
     parameterSets: z.array(ParameterSet).min(1, 'must list at least one parameter set').optional(),
+    fromJob: FromJob.optional().describe("the combinations of another (ended) job's failed or cancelled items"),
     templateId: Id.optional(),
     priority: Priority.default('normal'),
     concurrentProcessing: z.int().min(1).max(MAX_CONCURRENCY).default(3),
@@ -36,6 +47,16 @@ export const StartBatchRequest = z
   })
   .superRefine((req, ctx) => {
     const lists = [req.personaIds, req.emotionalArcIds, req.topicIds];
+    if (req.fromJob) {
+      if (req.parameterSets || lists.some((l) => l !== undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['fromJob'],
+          message: 'give fromJob alone: not with parameterSets or personaIds/emotionalArcIds/topicIds',
+        });
+      }
+      return;
+    }
     if (req.parameterSets) {
       if (lists.some((l) => l !== undefined)) {
         ctx.addIssue({
@@ -52,8 +73,9 @@ export const StartBatchRequest = z
   });
 export type StartBatchRequest = z.infer<typeof StartBatchRequest>;
 
-/** How many items the request makes. */
+/** How many items the request makes (a `fromJob` request: known once the other job is read, 0 here). */
 export function itemCount(req: StartBatchRequest): number {
+  if (req.fromJob) return 0;
   if (req.parameterSets) return req.parameterSets.length;
   return (req.personaIds?.length ?? 0) * (req.emotionalArcIds?.length ?? 0) * (req.topicIds?.length ?? 0);
 }

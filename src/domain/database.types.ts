@@ -153,6 +153,7 @@ export type Database = {
           job_type: string
           name: string
           priority: string
+          retry_count: number
           shared_parameters: NonNullable<Json>
           started_at: string | null
           status: string
@@ -179,6 +180,7 @@ export type Database = {
           job_type?: string
           name: string
           priority?: string
+          retry_count?: number
           shared_parameters?: NonNullable<Json>
           started_at?: string | null
           status?: string
@@ -205,6 +207,7 @@ export type Database = {
           job_type?: string
           name?: string
           priority?: string
+          retry_count?: number
           shared_parameters?: NonNullable<Json>
           started_at?: string | null
           status?: string
@@ -216,6 +219,126 @@ export type Database = {
           workflow_id?: string | null
         }
         Relationships: []
+      }
+      batch_retries: {
+        Row: {
+          checkpoint_id: string | null
+          created_at: string
+          id: string
+          idempotency_key: string | null
+          items: number
+          job_id: string
+          previous_cancelled: number
+          previous_completed: number
+          previous_completed_at: string | null
+          previous_error_message: string | null
+          previous_failed: number
+          previous_started_at: string | null
+          previous_status: string
+          previous_successful: number
+          retry_number: number
+          run_id: string | null
+          statuses: string[]
+        }
+        Insert: {
+          checkpoint_id?: string | null
+          created_at?: string
+          id?: string
+          idempotency_key?: string | null
+          items: number
+          job_id: string
+          previous_cancelled: number
+          previous_completed: number
+          previous_completed_at?: string | null
+          previous_error_message?: string | null
+          previous_failed: number
+          previous_started_at?: string | null
+          previous_status: string
+          previous_successful: number
+          retry_number: number
+          run_id?: string | null
+          statuses: string[]
+        }
+        Update: {
+          checkpoint_id?: string | null
+          created_at?: string
+          id?: string
+          idempotency_key?: string | null
+          items?: number
+          job_id?: string
+          previous_cancelled?: number
+          previous_completed?: number
+          previous_completed_at?: string | null
+          previous_error_message?: string | null
+          previous_failed?: number
+          previous_started_at?: string | null
+          previous_status?: string
+          previous_successful?: number
+          retry_number?: number
+          run_id?: string | null
+          statuses?: string[]
+        }
+        Relationships: [
+          {
+            foreignKeyName: "batch_retries_job_id_fkey"
+            columns: ["job_id"]
+            isOneToOne: false
+            referencedRelation: "batch_job_costs"
+            referencedColumns: ["job_id"]
+          },
+          {
+            foreignKeyName: "batch_retries_job_id_fkey"
+            columns: ["job_id"]
+            isOneToOne: false
+            referencedRelation: "batch_jobs"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
+      batch_retry_items: {
+        Row: {
+          item_id: string
+          previous_completed_at: string | null
+          previous_error_message: string | null
+          previous_progress: number
+          previous_started_at: string | null
+          previous_status: string
+          retry_id: string
+        }
+        Insert: {
+          item_id: string
+          previous_completed_at?: string | null
+          previous_error_message?: string | null
+          previous_progress: number
+          previous_started_at?: string | null
+          previous_status: string
+          retry_id: string
+        }
+        Update: {
+          item_id?: string
+          previous_completed_at?: string | null
+          previous_error_message?: string | null
+          previous_progress?: number
+          previous_started_at?: string | null
+          previous_status?: string
+          retry_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "batch_retry_items_item_id_fkey"
+            columns: ["item_id"]
+            isOneToOne: false
+            referencedRelation: "batch_items"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "batch_retry_items_retry_id_fkey"
+            columns: ["retry_id"]
+            isOneToOne: false
+            referencedRelation: "batch_retries"
+            referencedColumns: ["id"]
+          },
+        ]
       }
       conversations: {
         Row: {
@@ -619,6 +742,26 @@ export type Database = {
       }
     }
     Functions: {
+      batch_coverage: {
+        Args: { p_job_id: string }
+        Returns: {
+          arc_key: string
+          arc_name: string
+          cancelled: number
+          completed: number
+          emotional_arc_id: string
+          failed: number
+          persona_id: string
+          persona_key: string
+          persona_name: string
+          processing: number
+          queued: number
+          topic_key: string
+          topic_name: string
+          total: number
+          training_topic_id: string
+        }[]
+      }
       bulkgen_metrics: { Args: Record<PropertyKey, never>; Returns: Json }
       claim_batch_item: {
         Args: { p_item_id: string; p_started_at: string }
@@ -647,11 +790,28 @@ export type Database = {
         }
         Returns: Json
       }
+      job_parameter_sets: {
+        Args: { p_job_id: string; p_statuses: string[] }
+        Returns: Json
+      }
       rate_limit_clock_ms: { Args: Record<PropertyKey, never>; Returns: number }
       reserve_rate_slot: {
         Args: { p_interval_ms: number; p_key: string }
         Returns: Json
       }
+      retry_batch_job: {
+        Args: {
+          p_idempotency_key?: string
+          p_job_id: string
+          p_statuses: string[]
+        }
+        Returns: Json
+      }
+      set_batch_retry_run: {
+        Args: { p_retry_id: string; p_run_id: string }
+        Returns: undefined
+      }
+      undo_batch_retry: { Args: { p_retry_id: string }; Returns: boolean }
     }
     Enums: {
       [_ in never]: never

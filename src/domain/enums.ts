@@ -12,7 +12,7 @@ const PRIORITIES = ['low', 'normal', 'high'] as const;
 const ERROR_HANDLING = ['continue', 'stop'] as const;
 export const JOB_TYPES = ['generation'] as const;
 export const ARC_CATEGORIES = ['core', 'edge'] as const;
-const CHECKPOINT_REASONS = ['continue_as_new', 'pause', 'finish'] as const;
+const CHECKPOINT_REASONS = ['continue_as_new', 'pause', 'finish', 'retry'] as const;
 export const ROLES = ['user', 'assistant'] as const;
 /** Why one generation attempt failed (`failed_generations.failure_type`). */
 const FAILURE_TYPES = ['truncation', 'parse_error', 'api_error', 'validation_error'] as const;
@@ -31,6 +31,11 @@ export const CheckpointReason = z.enum(CHECKPOINT_REASONS);
 export type CheckpointReason = z.infer<typeof CheckpointReason>;
 export const FailureType = z.enum(FAILURE_TYPES);
 export type FailureType = z.infer<typeof FailureType>;
+
+/** Item statuses a retry (or a new job `fromJob`) may take again. */
+export const RETRYABLE_ITEM_STATUSES = ['failed', 'cancelled'] as const;
+export const RetryableItemStatus = z.enum(RETRYABLE_ITEM_STATUSES);
+export type RetryableItemStatus = z.infer<typeof RetryableItemStatus>;
 
 /** Terminal job statuses: once reached, the workflow has ended and nothing changes the row again. */
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];

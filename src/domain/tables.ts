@@ -62,6 +62,7 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
     'estimated_time_remaining',
     'created_at',
     'updated_at',
+    'retry_count',
   ],
   batch_items: [
     'id',
@@ -97,6 +98,35 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
     'error_message',
     'created_at',
   ],
+  // 20261202140001_retry_coverage: one row per retry of a job, and the items each took.
+  batch_retries: [
+    'id',
+    'job_id',
+    'retry_number',
+    'statuses',
+    'items',
+    'idempotency_key',
+    'checkpoint_id',
+    'run_id',
+    'previous_status',
+    'previous_successful',
+    'previous_failed',
+    'previous_completed',
+    'previous_cancelled',
+    'previous_error_message',
+    'previous_started_at',
+    'previous_completed_at',
+    'created_at',
+  ],
+  batch_retry_items: [
+    'retry_id',
+    'item_id',
+    'previous_status',
+    'previous_error_message',
+    'previous_started_at',
+    'previous_completed_at',
+    'previous_progress',
+  ],
   // A view (20261126000007_job_costs): cost and usage per job.
   batch_job_costs: ['job_id', 'conversations', 'input_tokens', 'output_tokens', 'cost_usd'],
   // 20261126000009_rate_limit: the global provider rate limit (GENERATOR_MAX_REQUESTS_PER_SECOND).
@@ -125,4 +155,9 @@ export const REQUIRED_FUNCTIONS = [
   'bulkgen_metrics',
   'claim_batch_item',
   'complete_batch_item_and_claim',
+  'retry_batch_job',
+  'undo_batch_retry',
+  'set_batch_retry_run',
+  'batch_coverage',
+  'job_parameter_sets',
 ] as const;

@@ -5,7 +5,8 @@ import { getJob } from '../../db/jobs';
 import { TERMINAL_JOB_STATUSES } from '../../domain/enums';
 import { getJobCost, type JobCost } from '../../export/job-costs';
 import type { BatchProgress } from '../../../workflows/messages';
-import { listItemsPage, listJobsPage } from '../../db/queries';
+import { jobCoverage, listItemsPage, listJobsPage } from '../../db/queries';
+import { retryBatch } from '../../batches/retry';
 import { StartBatchRequest } from '../../domain/batch-request';
 import { BEARER_SECURITY } from '../auth';
 import { decodeItemCursor, decodeJobCursor, encodeItemCursor, encodeJobCursor } from '../cursor';
@@ -14,6 +15,7 @@ import { KeptReads } from '../kept-reads';
 import { toBatchItem, toJob } from '../mappers';
 import {
   ControlResponse,
+  CoverageResponse,
   errors,
   ItemPage,
   JobDetail,
@@ -22,6 +24,9 @@ import {
   ListItemsQuery,
   ListJobsQuery,
   PatchJobBody,
+  RetryBody,
+  RetryHeaders,
+  RetryResponse,
   SubmitHeaders,
   SubmitResponse,
 } from '../schemas';
@@ -43,12 +48,14 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
         summary: 'Start a batch',
         description:
           'Creates the job and its items (personaIds x emotionalArcIds x topicIds, or parameterSets) in one transaction and starts ' +
-          'workflow batch-<jobId>. The same Idempotency-Key returns the same job and starts nothing new.',
+          'workflow batch-<jobId>. The same Idempotency-Key returns the same job and starts nothing new. ' +
+          "fromJob: { jobId, statuses } instead makes the items of another, ended job's failed (or cancelled) combinations " +
+          '(409 JOB_NOT_ENDED while that job runs).',
         tags: ['batches'],
         security: BEARER_SECURITY,
         headers: SubmitHeaders,
         body: StartBatchRequest,
-        response: { 202: SubmitResponse, ...errors(400, 401, 413, 500, 503) },
+        response: { 202: SubmitResponse, ...errors(400, 401, 409, 413, 500, 503) },
       },
     },
     async (request, reply) => {
@@ -136,6 +143,76 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
       return { items: page.map(toBatchItem), nextCursor: rows.length > limit && last ? encodeItemCursor(last.position) : null };
+    },
+  );
+
+  app.post(
+    '/batches/:id/retry',
+    {
+      schema: {
+        summary: "Retry an ended batch's failed (and cancelled) items",
+        description:
+          "The job's items of `statuses` go back to queued with their error cleared (earlier attempts stay in failed_generations), " +
+          'its counters are rewritten as absolute values, and a new run of workflow batch-<jobId> takes exactly them. ' +
+          '409 JOB_NOT_ENDED while the job runs, RETRY_IN_PROGRESS while an earlier retry runs (also the loser of two at once), ' +
+          'NOTHING_TO_RETRY when it has no such item. The same Idempotency-Key returns the same retry and starts nothing new.',
+        tags: ['batches'],
+        security: BEARER_SECURITY,
+        params: JobIdParams,
+        headers: RetryHeaders,
+        body: RetryBody,
+        response: { 202: RetryResponse, ...errors(400, 401, 404, 409, 500, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { created, ...body } = await retryBatch(deps, request.params.id, {
+        statuses: request.body?.statuses ?? ['failed'],
+        idempotencyKey: request.headers['idempotency-key'],
+      });
+      // The job is live again: its kept ended body must go.
+      endedBodies.forget(request.params.id);
+      if (!created) reply.header('idempotent-replayed', 'true');
+      return reply.code(202).header('location', `/v1/batches/${body.jobId}`).send(body);
+    },
+  );
+
+  app.get(
+    '/batches/:id/coverage',
+    {
+      schema: {
+        summary: "A batch's coverage: one cell per persona x emotional arc x topic, with its items by status",
+        description: 'Computed in Postgres in one query (batch_coverage). Cells come in the order of their first item.',
+        tags: ['batches'],
+        security: BEARER_SECURITY,
+        params: JobIdParams,
+        response: { 200: CoverageResponse, ...errors(400, 401, 404, 500, 503) },
+      },
+    },
+    async (request) => {
+      const job = await getJob(deps.db, request.params.id);
+      const rows = await jobCoverage(deps.db, job.id);
+      const totals = { total: 0, queued: 0, processing: 0, completed: 0, failed: 0, cancelled: 0 };
+      const cells = rows.map((r) => {
+        for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += r[k];
+        return {
+          personaId: r.persona_id,
+          personaKey: r.persona_key,
+          personaName: r.persona_name,
+          emotionalArcId: r.emotional_arc_id,
+          arcKey: r.arc_key,
+          arcName: r.arc_name,
+          topicId: r.training_topic_id,
+          topicKey: r.topic_key,
+          topicName: r.topic_name,
+          total: r.total,
+          queued: r.queued,
+          processing: r.processing,
+          completed: r.completed,
+          failed: r.failed,
+          cancelled: r.cancelled,
+        };
+      });
+      return { jobId: job.id, status: job.status, cells, totals };
     },
   );
 

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { queryProgress, signalJob, type JobAction } from '../../batches/control';
+import { retryBatch } from '../../batches/retry';
 import { submitBatch } from '../../batches/submit';
+import { jobCoverage, type CoverageCell } from '../../db/queries';
 import { findJob, getJob } from '../../db/jobs';
 import { unwrap } from '../../db/errors';
 import { JOB_STATUSES, type JobStatus } from '../../domain/enums';
@@ -34,6 +36,8 @@ interface StartOptions {
   errorHandling?: string;
   tolerance?: string;
   idempotencyKey?: string;
+  fromJob?: string;
+  fromCancelled?: boolean;
   json?: boolean;
   wait?: boolean;
 }
@@ -54,6 +58,10 @@ function startBody(o: StartOptions): Record<string, unknown> {
   set('concurrentProcessing', o.concurrency === undefined ? undefined : Number(o.concurrency));
   set('errorHandling', o.errorHandling);
   set('toleratedFailurePercent', o.tolerance === undefined ? undefined : Number(o.tolerance));
+  set(
+    'fromJob',
+    o.fromJob === undefined ? undefined : { jobId: o.fromJob, statuses: o.fromCancelled ? ['failed', 'cancelled'] : ['failed'] },
+  );
   return body;
 }
 
@@ -74,6 +82,8 @@ export function registerBatchCommands(program: Command): void {
     .option('--error-handling <mode>', 'continue | stop')
     .option('--tolerance <percent>', 'tolerated failure percentage (0-100)')
     .option('--idempotency-key <key>', 'makes a retried start return the same job')
+    .option('--from-job <jobId>', "a new job of another ended job's failed combinations (fromJob)")
+    .option('--from-cancelled', 'with --from-job: its cancelled combinations too')
     .option('--wait', 'follow the batch until it ends')
     .option('--json', 'print the result as JSON')
     .action(async (o: StartOptions) =>
@@ -163,6 +173,44 @@ export function registerBatchCommands(program: Command): void {
   }
 
   program
+    .command('retry <jobId>')
+    .description("retry an ended batch's failed items (--cancelled: and its cancelled ones) in a new run of its workflow")
+    .option('--cancelled', 'retry the cancelled items too')
+    .option('--idempotency-key <key>', 'makes a repeated retry return the same retry')
+    .option('--wait', 'follow the batch until it ends')
+    .option('--json', 'print the result as JSON')
+    .action(async (jobId: string, o: { cancelled?: boolean; idempotencyKey?: string; wait?: boolean; json?: boolean }) =>
+      withCli(async (ctx) => {
+        const r = await retryBatch(ctx, jobId, {
+          statuses: o.cancelled ? ['failed', 'cancelled'] : ['failed'],
+          idempotencyKey: o.idempotencyKey,
+        });
+        if (o.json) printJson(r);
+        else
+          info(
+            `job ${jobId} ${r.created ? 'queued again' : 'already retried (same idempotency key)'}: retry ${r.retry}, ${r.items} ${r.statuses.join('/')} items, workflow ${r.workflowId} run ${r.runId ?? '-'}`,
+          );
+        if (o.wait) {
+          const job = await followJob(ctx.db, jobId);
+          if (job.status !== 'completed') process.exitCode = 1;
+        }
+      }),
+    );
+
+  program
+    .command('coverage <jobId>')
+    .description('a batch by persona x emotional arc x topic: its items by status, as a table')
+    .option('--json', 'print as JSON')
+    .action(async (jobId: string, o: { json?: boolean }) =>
+      withCli(async (ctx) => {
+        const job = await getJob(ctx.db, jobId);
+        const cells = await jobCoverage(ctx.db, job.id);
+        if (o.json) printJson({ jobId: job.id, status: job.status, cells });
+        else process.stdout.write(coverageTable(cells));
+      }),
+    );
+
+  program
     .command('concurrency <jobId> <n>')
     .description('change how many items of a running batch may be in flight')
     .action(async (jobId: string, n: string) =>
@@ -178,4 +226,21 @@ export function registerBatchCommands(program: Command): void {
         info(`concurrency of batch-${jobId} set to ${n} (job is ${job?.status})`);
       }),
     );
+}
+
+const COUNTS = ['total', 'completed', 'failed', 'cancelled', 'queued', 'processing'] as const;
+
+/** The coverage as a text table: one line per cell, then the totals. */
+export function coverageTable(cells: CoverageCell[]): string {
+  const rows = cells.map((c) => [
+    c.persona_key ?? c.persona_id,
+    c.arc_key ?? c.emotional_arc_id,
+    c.topic_key ?? c.training_topic_id,
+    ...COUNTS.map((k) => String(c[k])),
+  ]);
+  rows.push(['total', '', '', ...COUNTS.map((k) => String(cells.reduce((sum, c) => sum + c[k], 0)))]);
+  const head = ['persona', 'arc', 'topic', ...COUNTS];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((v, i) => (i < 3 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ') + '\n';
+  return line(head) + line(widths.map((w) => '-'.repeat(w))) + rows.map(line).join('');
 }
