@@ -2,7 +2,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { unwrap } from '../db/errors';
-import { getJob, updateJob } from '../db/jobs';
+import { findJob, getJob, updateJob } from '../db/jobs';
 import { TERMINAL_JOB_STATUSES, type RetryableItemStatus } from '../domain/enums';
 import type { BatchJobRow } from '../domain/rows';
 import { BulkgenError } from '../errors';
@@ -79,7 +79,7 @@ export async function retryBatch(deps: RetryDeps, jobId: string, opts: RetryOpti
   await assertTemporalReachable(deps);
   const before = await getJob(deps.db, jobId);
   const workflowId = workflowIdFor(jobId);
-  if (TERMINAL_JOB_STATUSES.includes(before.status)) await waitForClosedWorkflow(deps, workflowId);
+  if (TERMINAL_JOB_STATUSES.includes(before.status)) await waitForClosedWorkflow(deps, jobId);
 
   const answer = unwrap(
     'batch_jobs',
@@ -130,11 +130,15 @@ function result(jobId: string, workflowId: string, runId: string | null, retry: 
  * A job's row ends (finalizeJob) a moment before its workflow closes; a retry in between would find
  * the workflow open. Waits for it, then lets `retry_batch_job` decide.
  */
-async function waitForClosedWorkflow(deps: RetryDeps, workflowId: string): Promise<void> {
+async function waitForClosedWorkflow(deps: RetryDeps, jobId: string): Promise<void> {
+  const workflowId = workflowIdFor(jobId);
   const handle = deps.temporal.workflow.getHandle(workflowId);
   try {
     const { status } = await handle.describe();
     if (status.name !== 'RUNNING') return;
+    // An open run beside a row that no longer shows the end is another retry's run: nothing to wait for.
+    const now = await findJob(deps.db, jobId);
+    if (!now || !TERMINAL_JOB_STATUSES.includes(now.status)) return;
     let timer: NodeJS.Timeout | undefined;
     const closed = await Promise.race([
       handle.result().then(
@@ -145,7 +149,7 @@ async function waitForClosedWorkflow(deps: RetryDeps, workflowId: string): Promi
     ]);
     clearTimeout(timer);
     if (!closed) {
-      const job = await getJob(deps.db, workflowId.slice('batch-'.length));
+      const job = await getJob(deps.db, jobId);
       throw new BulkgenError(
         'JOB_NOT_ENDED',
         { id: job.id, status: `${job.status} but its workflow ${workflowId} is still running`, action: 'can be retried' },

@@ -209,7 +209,7 @@ describe('retry, coverage and fromJob', () => {
     expect(bad.statusCode, bad.body).toBe(400);
     expect(bad.json().error.message).toMatch(/statuses/);
 
-    delayMs = 100;
+    delayMs = 300;
     const key = { 'idempotency-key': `retry-${s.jobId}` };
     const [a, b] = await Promise.all([
       retry(s.jobId, { statuses: ['failed', 'cancelled'] }, key),
@@ -298,6 +298,45 @@ describe('retry, coverage and fromJob', () => {
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it("a 'stop' job retried with its cancelled items: the stop counts only the retry's failures", async () => {
+    const topics = seed.topics.slice(0, 6);
+    failing.add(await topicName(topics[1]!.id));
+    const s = await start({
+      name: 'retry stop',
+      personaIds: [seed.personas[0]!.id],
+      emotionalArcIds: [seed.arcs[0]!.id],
+      topicIds: topics.map((t) => t.id),
+      concurrentProcessing: 1,
+      errorHandling: 'stop',
+    });
+    expect(await waitForWorkflow(s.workflowId)).toMatchObject({ status: 'failed', successful: 1, failed: 1, cancelled: 4 });
+    failing = new Set([await topicName(topics[4]!.id)]);
+    const res = await retry(s.jobId, { statuses: ['failed', 'cancelled'] });
+    expect(res.statusCode, res.body).toBe(202);
+    expect(res.json()).toMatchObject({ items: 5 });
+    // The earlier failure was retried (and now succeeds); the retry's own failure stops it again.
+    const result = await h.client.workflow.getHandle(s.workflowId, res.json().runId).result();
+    expect(result).toMatchObject({ status: 'failed', successful: 4, failed: 1, cancelled: 1 });
+    const job = await jobRow(h.db, s.jobId);
+    expect(job).toMatchObject({
+      status: 'failed',
+      successful_items: 4,
+      failed_items: 1,
+      completed_items: 5,
+      cancelled_items: 1,
+      retry_count: 1,
+    });
+    expect(job.error_message).toMatch(/'stop': item 5 failed/);
+    expect((await itemRows(h.db, s.jobId)).map((i) => i.status)).toEqual([
+      'completed',
+      'completed',
+      'completed',
+      'completed',
+      'failed',
+      'cancelled',
+    ]);
   });
 
   it('unknown job: 404', async () => {
