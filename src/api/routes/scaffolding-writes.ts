@@ -1,0 +1,142 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { deleteScaffoldingRow, findScaffoldingRow } from '../../db/scaffolding-writes';
+import { BulkgenError } from '../../errors';
+import { TEMPLATE_VARIABLES } from '../../generation/template-check';
+import { createScaffolding, KIND_COLUMNS, patchScaffolding, type Kind } from '../../scaffolding/write';
+import type { PromptTemplateRow } from '../../domain/rows';
+import { BEARER_SECURITY } from '../auth';
+import type { ApiDeps } from '../deps';
+import { toEmotionalArc, toPersona, toTemplate, toTopic } from '../mappers';
+import {
+  EmotionalArc,
+  EmotionalArcWrite,
+  errors,
+  listOf,
+  patchOf,
+  Persona,
+  PersonaWrite,
+  RowIdParams,
+  Template,
+  TemplateVariableOut,
+  TemplateWrite,
+  Topic,
+  TopicWrite,
+} from '../schemas';
+
+type Row = Record<string, unknown>;
+
+/** Each kind's path, names, schemas and mapper. */
+const ROUTES = {
+  personas: { path: '/personas', one: 'persona', key: 'personaKey', write: PersonaWrite, out: Persona, map: toPersona },
+  emotionalArcs: {
+    path: '/emotional-arcs',
+    one: 'emotional arc',
+    key: 'arcKey',
+    write: EmotionalArcWrite,
+    out: EmotionalArc,
+    map: toEmotionalArc,
+  },
+  topics: { path: '/topics', one: 'training topic', key: 'topicKey', write: TopicWrite, out: Topic, map: toTopic },
+  templates: {
+    path: '/templates',
+    one: 'prompt template',
+    key: 'templateName',
+    write: TemplateWrite,
+    out: Template,
+    map: (r: Row) => toTemplate(r as unknown as PromptTemplateRow),
+  },
+} as const satisfies Record<Kind, { path: string; one: string; key: string; write: z.ZodObject; out: z.ZodType; map: (r: Row) => unknown }>;
+
+const common = { tags: ['scaffolding'], security: BEARER_SECURITY };
+
+/**
+ * Writes to the scaffolding: `GET/PATCH/DELETE <path>/:id` and `POST <path>` for personas, emotional arcs,
+ * topics and templates. A template is checked when written (422 TEMPLATE_INVALID), a natural key is unique
+ * (409 DUPLICATE_KEY), a referenced row is never deleted (409 ROW_REFERENCED; retire it with
+ * `PATCH { isActive: false }`).
+ */
+export const scaffoldingWriteRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { db }) => {
+  app.get(
+    '/templates/variables',
+    {
+      schema: {
+        ...common,
+        summary: 'The variables a template may use as {{name}}',
+        response: { 200: listOf(TemplateVariableOut), ...errors(401, 500) },
+      },
+    },
+    async () => ({ items: TEMPLATE_VARIABLES.map((v) => ({ ...v })) }),
+  );
+
+  for (const kind of Object.keys(ROUTES) as Kind[]) {
+    const r = ROUTES[kind];
+    const table = KIND_COLUMNS[kind].table;
+    const out = r.out as z.ZodType<unknown>;
+    const map = r.map as (row: Row) => unknown;
+    const templateNote =
+      kind === 'templates' ? ' `variables` is derived from templateText; every placeholder must be a known variable.' : '';
+
+    app.get(
+      `${r.path}/:id`,
+      { schema: { ...common, summary: `One ${r.one}`, params: RowIdParams, response: { 200: out, ...errors(400, 401, 404, 500, 503) } } },
+      async (request) => {
+        const row = await findScaffoldingRow(db, table, request.params.id);
+        if (!row) throw new BulkgenError('NOT_FOUND', { what: `${table} row '${request.params.id}'` });
+        return map(row);
+      },
+    );
+
+    app.post(
+      r.path,
+      {
+        schema: {
+          ...common,
+          summary: `Create a ${r.one}`,
+          description: `409 DUPLICATE_KEY when ${r.key} exists.${templateNote}`,
+          body: r.write,
+          response: { 201: out, ...errors(400, 401, 409, 422, 500, 503) },
+        },
+      },
+      async (request, reply) => {
+        const row = await createScaffolding(db, kind, request.body as Row);
+        return reply
+          .code(201)
+          .header('location', `/v1${r.path}/${String(row.id)}`)
+          .send(map(row));
+      },
+    );
+
+    app.patch(
+      `${r.path}/:id`,
+      {
+        schema: {
+          ...common,
+          summary: `Change some fields of a ${r.one}`,
+          description: `\`{ isActive: false }\` retires it: new batches cannot pick it (400 UNKNOWN_REFERENCE).${templateNote}`,
+          params: RowIdParams,
+          body: patchOf(r.write),
+          response: { 200: out, ...errors(400, 401, 404, 409, 422, 500, 503) },
+        },
+      },
+      async (request) => map(await patchScaffolding(db, kind, request.params.id, request.body as Row)),
+    );
+
+    app.delete(
+      `${r.path}/:id`,
+      {
+        schema: {
+          ...common,
+          summary: `Delete a ${r.one} nothing refers to`,
+          description: '409 ROW_REFERENCED when a batch item or a conversation refers to it; nothing is deleted or deactivated.',
+          params: RowIdParams,
+          response: { 204: z.null().describe('deleted'), ...errors(400, 401, 404, 409, 500, 503) },
+        },
+      },
+      async (request, reply) => {
+        await deleteScaffoldingRow(db, table, request.params.id);
+        return reply.code(204).send(null);
+      },
+    );
+  }
+};
