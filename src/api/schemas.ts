@@ -217,6 +217,7 @@ export const Template = z
     isActive: z.boolean(),
     rating: z.number(),
     variables: z.array(z.string()),
+    version: z.number().describe('bumped on every change of templateText; conversations record the version they were rendered from'),
     description: z.string().nullable(),
     createdAt: timestamp.nullable(),
     updatedAt: timestamp.nullable(),

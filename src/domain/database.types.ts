@@ -231,7 +231,9 @@ export type Database = {
           model: string | null
           output_tokens: number
           persona_id: string | null
+          prompt_sha256: string | null
           template_id: string | null
+          template_version: number | null
           tier: string | null
           training_topic_id: string | null
           turn_count: number
@@ -250,7 +252,9 @@ export type Database = {
           model?: string | null
           output_tokens?: number
           persona_id?: string | null
+          prompt_sha256?: string | null
           template_id?: string | null
+          template_version?: number | null
           tier?: string | null
           training_topic_id?: string | null
           turn_count?: number
@@ -269,7 +273,9 @@ export type Database = {
           model?: string | null
           output_tokens?: number
           persona_id?: string | null
+          prompt_sha256?: string | null
           template_id?: string | null
+          template_version?: number | null
           tier?: string | null
           training_topic_id?: string | null
           turn_count?: number
@@ -483,6 +489,7 @@ export type Database = {
           tier: string
           updated_at: string
           variables: NonNullable<Json>
+          version: number
         }
         Insert: {
           created_at?: string
@@ -496,6 +503,7 @@ export type Database = {
           tier: string
           updated_at?: string
           variables?: NonNullable<Json>
+          version?: number
         }
         Update: {
           created_at?: string
@@ -509,6 +517,7 @@ export type Database = {
           tier?: string
           updated_at?: string
           variables?: NonNullable<Json>
+          version?: number
         }
         Relationships: []
       }
