@@ -656,6 +656,7 @@ export type Database = {
         }
         Returns: Json
       }
+      import_scaffolding: { Args: { p_rows: Json }; Returns: Json }
       rate_limit_clock_ms: { Args: Record<PropertyKey, never>; Returns: number }
       reserve_rate_slot: {
         Args: { p_interval_ms: number; p_key: string }

@@ -127,4 +127,5 @@ export const REQUIRED_FUNCTIONS = [
   'bulkgen_metrics',
   'claim_batch_item',
   'complete_batch_item_and_claim',
+  'import_scaffolding',
 ] as const;

@@ -3,26 +3,14 @@ import { z } from 'zod';
 import { deleteScaffoldingRow, findScaffoldingRow } from '../../db/scaffolding-writes';
 import { BulkgenError } from '../../errors';
 import { TEMPLATE_VARIABLES } from '../../generation/template-check';
-import { createScaffolding, KIND_COLUMNS, patchScaffolding, type Kind } from '../../scaffolding/write';
+import { importScaffolding } from '../../scaffolding/import';
+import { createScaffolding, KIND_COLUMNS, KINDS, patchScaffolding, type Kind } from '../../scaffolding/write';
 import type { PromptTemplateRow } from '../../domain/rows';
 import { BEARER_SECURITY } from '../auth';
 import type { ApiDeps } from '../deps';
 import { toEmotionalArc, toPersona, toTemplate, toTopic } from '../mappers';
-import {
-  EmotionalArc,
-  EmotionalArcWrite,
-  errors,
-  listOf,
-  patchOf,
-  Persona,
-  PersonaWrite,
-  RowIdParams,
-  Template,
-  TemplateVariableOut,
-  TemplateWrite,
-  Topic,
-  TopicWrite,
-} from '../schemas';
+import { EmotionalArc, errors, listOf, patchOf, Persona, RowIdParams, Template, TemplateVariableOut, Topic } from '../schemas';
+import { EmotionalArcWrite, PersonaWrite, TemplateWrite, TopicWrite } from '../../scaffolding/schemas';
 
 type Row = Record<string, unknown>;
 
@@ -50,6 +38,23 @@ const ROUTES = {
 
 const common = { tags: ['scaffolding'], security: BEARER_SECURITY };
 
+const ImportBody = z.strictObject({
+  fileName: z.string().min(1).max(500).optional().describe('named in problems; default upload.yaml'),
+  content: z.string().min(1, 'must not be empty').describe('the file: YAML or JSON'),
+  dryRun: z.boolean().optional().describe('answer what would change, write nothing'),
+});
+const KindChangesOut = z.object({
+  added: z.array(z.string()),
+  changed: z.array(z.object({ key: z.string(), fields: z.array(z.string()) })),
+  unchanged: z.number(),
+});
+const ImportResultOut = z
+  .object({
+    dryRun: z.boolean(),
+    changes: z.object(Object.fromEntries(KINDS.map((k) => [k, KindChangesOut])) as Record<Kind, typeof KindChangesOut>),
+  })
+  .meta({ id: 'ImportResult' });
+
 /**
  * Writes to the scaffolding: `GET/PATCH/DELETE <path>/:id` and `POST <path>` for personas, emotional arcs,
  * topics and templates. A template is checked when written (422 TEMPLATE_INVALID), a natural key is unique
@@ -67,6 +72,26 @@ export const scaffoldingWriteRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app
       },
     },
     async () => ({ items: TEMPLATE_VARIABLES.map((v) => ({ ...v })) }),
+  );
+
+  app.post(
+    '/scaffolding/import',
+    {
+      schema: {
+        ...common,
+        summary: 'Import personas, arcs, topics and templates from one YAML or JSON file, all or nothing',
+        description:
+          'The file format of `bulkgen import` (README, Bring your own data). Rows are upserted by natural key in one ' +
+          'transaction; `dryRun` only answers what would change. 422 IMPORT_INVALID lists every problem with line and field.',
+        body: ImportBody,
+        response: { 200: ImportResultOut, ...errors(400, 401, 422, 500, 503) },
+      },
+      bodyLimit: 10 * 1024 * 1024,
+    },
+    async (request) =>
+      importScaffolding(db, [{ name: request.body.fileName ?? 'upload.yaml', text: request.body.content }], {
+        dryRun: request.body.dryRun === true,
+      }),
   );
 
   for (const kind of Object.keys(ROUTES) as Kind[]) {
