@@ -9,6 +9,7 @@ import { buildApp } from '../../src/api/app';
 import { NIL_UUID } from '../../src/domain/enums';
 import { PROJECT_ROOT } from '../../src/project-root';
 import { exportScaffolding, importScaffolding } from '../../src/scaffolding/import';
+import { createOfflineGenerator, type GenerationRequest } from '../../src/generation';
 import { runToEnd, type Harness } from '../helpers/batches';
 import { stackEnv, startTestWorker, testClient, testConfig, testDb, type TestWorker } from '../helpers/env';
 
@@ -26,11 +27,18 @@ describe('scaffolding import and export', () => {
   let app: FastifyInstance;
   let dir: string;
   let env: NodeJS.ProcessEnv;
+  const prompts = new Map<string, string>();
 
   beforeAll(async () => {
     const config = testConfig({ API_KEYS: KEY });
     h = { config, db: testDb(config), client: await testClient(config) };
-    worker = await startTestWorker(config, { db: h.db });
+    // The offline generator, recording the prompt each item sent: the preview must equal it.
+    const offline = createOfflineGenerator({ latencyMs: 0, failureRate: 0 });
+    const generator = {
+      name: 'offline',
+      generate: (req: GenerationRequest) => (prompts.set(req.itemId, req.prompt), offline.generate(req)),
+    };
+    worker = await startTestWorker(config, { db: h.db, generator });
     app = await buildApp({ config, db: h.db, temporal: h.client });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulkgen-import-'));
     env = { ...stackEnv(), BULKGEN_DATA_DIR: dir, PATH: process.env.PATH };
@@ -183,5 +191,47 @@ describe('scaffolding import and export', () => {
       const c = (await h.db.from('conversations').select('template_id').eq('batch_item_id', item.id).single()).data!;
       expect(c.template_id).toBe(byArc.get((item.parameters as { emotional_arc_id: string }).emotional_arc_id));
     }
+
+    // Preview renders exactly what the item chain sent, for auto-selection (with the rule) and a given template.
+    const auth = { authorization: `Bearer ${KEY}` };
+    for (const item of [items[0]!, items[items.length - 1]!]) {
+      const p = item.parameters as { persona_id: string; emotional_arc_id: string; training_topic_id: string };
+      const body = { personaId: p.persona_id, emotionalArcId: p.emotional_arc_id, topicId: p.training_topic_id };
+      const auto = await app.inject({ method: 'POST', url: '/v1/templates/preview', headers: auth, payload: body });
+      expect(auto.statusCode).toBe(200);
+      const preview = auto.json();
+      expect(preview.prompt).toBe(prompts.get(item.id));
+      expect(preview).toMatchObject({
+        template: { id: byArc.get(p.emotional_arc_id), version: 1 },
+        selection: { rule: 'arc_and_tier' },
+        characters: preview.prompt.length,
+        estimatedTokens: Math.ceil(preview.prompt.length / 4),
+      });
+      const given = await app.inject({
+        method: 'POST',
+        url: `/v1/templates/${byArc.get(p.emotional_arc_id)}/preview`,
+        headers: auth,
+        payload: body,
+      });
+      expect(given.json()).toMatchObject({ prompt: prompts.get(item.id), selection: null });
+    }
+    // the scenario tier has no template for these arcs: the arc's template in any tier
+    const p0 = items[0]!.parameters as { persona_id: string; emotional_arc_id: string; training_topic_id: string };
+    const cli = await bulkgen(
+      'preview',
+      '--persona',
+      p0.persona_id,
+      '--arc',
+      p0.emotional_arc_id,
+      '--topic',
+      p0.training_topic_id,
+      '--tier',
+      'scenario',
+      '--json',
+    );
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout).selection.rule).toBe('arc_any_tier');
+    const text = await bulkgen('preview', '--persona', p0.persona_id, '--arc', p0.emotional_arc_id, '--topic', p0.training_topic_id);
+    expect(text.stdout).toBe(`${prompts.get(items[0]!.id)}\n`);
   });
 });

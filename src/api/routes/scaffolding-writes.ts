@@ -4,6 +4,8 @@ import { deleteScaffoldingRow, findScaffoldingRow } from '../../db/scaffolding-w
 import { BulkgenError } from '../../errors';
 import { TEMPLATE_VARIABLES } from '../../generation/template-check';
 import { importScaffolding } from '../../scaffolding/import';
+import { previewPrompt } from '../../scaffolding/preview';
+import { TIERS } from '../../domain/enums';
 import { createScaffolding, KIND_COLUMNS, KINDS, patchScaffolding, type Kind } from '../../scaffolding/write';
 import type { PromptTemplateRow } from '../../domain/rows';
 import { BEARER_SECURITY } from '../auth';
@@ -43,6 +45,27 @@ const ImportBody = z.strictObject({
   content: z.string().min(1, 'must not be empty').describe('the file: YAML or JSON'),
   dryRun: z.boolean().optional().describe('answer what would change, write nothing'),
 });
+const PreviewBody = z.strictObject({
+  personaId: z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` }),
+  emotionalArcId: z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` }),
+  topicId: z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` }),
+  tier: z.enum(TIERS, { error: `expected one of ${TIERS.join(', ')}` }).optional(),
+});
+const PreviewOut = z
+  .object({
+    template: z.object({
+      id: z.string(),
+      templateName: z.string(),
+      version: z.number(),
+      tier: z.enum(TIERS),
+      emotionalArcType: z.string().nullable(),
+    }),
+    selection: z.object({ rule: z.enum(['arc_and_tier', 'arc_any_tier', 'tier_any_arc']), reason: z.string() }).nullable(),
+    prompt: z.string(),
+    characters: z.number(),
+    estimatedTokens: z.number().describe('ceil(characters / 4)'),
+  })
+  .meta({ id: 'Preview' });
 const KindChangesOut = z.object({
   added: z.array(z.string()),
   changed: z.array(z.object({ key: z.string(), fields: z.array(z.string()) })),
@@ -72,6 +95,27 @@ export const scaffoldingWriteRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app
       },
     },
     async () => ({ items: TEMPLATE_VARIABLES.map((v) => ({ ...v })) }),
+  );
+
+  const previewSchema = (summary: string, withId: boolean) => ({
+    ...common,
+    summary,
+    description:
+      'The prompt an item with these rows would send, rendered as the item chain renders it; no model is called. ' +
+      '`estimatedTokens` is ceil(characters / 4). 422 TEMPLATE_NOT_FOUND or TEMPLATE_MISSING_PLACEHOLDER as the item would fail.',
+    ...(withId ? { params: RowIdParams } : {}),
+    body: PreviewBody,
+    response: { 200: PreviewOut, ...errors(400, 401, 404, 422, 500, 503) },
+  });
+  app.post(
+    '/templates/preview',
+    { schema: previewSchema('Preview the prompt with the auto-selected template, and why it was picked', false) },
+    async (request) => previewPrompt(db, request.body),
+  );
+  app.post(
+    '/templates/:id/preview',
+    { schema: { ...previewSchema('Preview the prompt of one template', true), params: RowIdParams } },
+    async (request) => previewPrompt(db, { ...request.body, templateId: request.params.id }),
   );
 
   app.post(

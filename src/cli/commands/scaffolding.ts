@@ -6,6 +6,8 @@ import { BulkgenError } from '../../errors';
 import { stringifyScaffolding } from '../../scaffolding/files';
 import { exportScaffolding, importScaffolding, type ImportFile, type ImportResult } from '../../scaffolding/import';
 import { KINDS } from '../../scaffolding/write';
+import { previewPrompt } from '../../scaffolding/preview';
+import { Tier } from '../../domain/enums';
 import { clientConfig, info } from '../env';
 
 const EXTENSIONS = ['.yaml', '.yml', '.json'];
@@ -51,6 +53,39 @@ export function registerScaffoldingCommands(program: Command): void {
       if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else process.stdout.write(`${describeImport(result).join('\n')}\n`);
       info(result.dryRun ? 'dry run: nothing was written' : 'imported');
+    });
+
+  program
+    .command('preview')
+    .description(
+      'the prompt an item would send (no model call): its length, an estimated token count, and which template auto-selection picks and why',
+    )
+    .requiredOption('--persona <id>', 'persona id')
+    .requiredOption('--arc <id>', 'emotional arc id')
+    .requiredOption('--topic <id>', 'topic id')
+    .option('--template <id>', 'template id (absent or the NIL uuid: auto-select)')
+    .option('--tier <tier>', 'template | scenario | edge_case', 'template')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: { persona: string; arc: string; topic: string; template?: string; tier: string; json?: boolean }) => {
+      const tier = Tier.safeParse(o.tier);
+      if (!tier.success)
+        throw new BulkgenError('VALIDATION_FAILED', { summary: `--tier: expected template, scenario or edge_case, got '${o.tier}'` });
+      const r = await previewPrompt(createDb(clientConfig()), {
+        personaId: o.persona,
+        emotionalArcId: o.arc,
+        topicId: o.topic,
+        templateId: o.template,
+        tier: tier.data,
+      });
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        return;
+      }
+      info(
+        `template ${r.template.templateName} (version ${r.template.version})${r.selection ? `, auto-selected by ${r.selection.rule}: ${r.selection.reason}` : ''}`,
+      );
+      info(`${r.characters} characters, ~${r.estimatedTokens} tokens (characters / 4)`);
+      process.stdout.write(`${r.prompt}\n`);
     });
 
   program
