@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import type { Db } from '../src/db/client';
@@ -115,6 +116,8 @@ async function runItemChain(
       input_tokens: result.inputTokens,
       output_tokens: result.outputTokens,
       cost_usd: result.costUsd,
+      template_version: template.version,
+      prompt_sha256: createHash('sha256').update(prompt).digest('hex'),
     });
     return { outcome: 'completed', position: item.position, conversationId };
   } catch (err) {

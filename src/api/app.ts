@@ -19,6 +19,7 @@ import { batchRoutes } from './routes/batches';
 import { exportRoutes } from './routes/export';
 import { healthRoutes } from './routes/health';
 import { scaffoldingRoutes } from './routes/scaffolding';
+import { scaffoldingWriteRoutes } from './routes/scaffolding-writes';
 
 /** `buildApp` input: the dependencies plus fastify's logger (false, pino options, or a pino logger). */
 export interface BuildAppDeps extends ApiDeps {
@@ -88,6 +89,7 @@ export async function buildApp(deps: BuildAppDeps): Promise<FastifyInstance> {
       await v1.register(batchEventsRoutes, deps);
       await v1.register(exportRoutes, deps);
       await v1.register(scaffoldingRoutes, deps);
+      await v1.register(scaffoldingWriteRoutes, deps);
     },
     { prefix: '/v1' },
   );

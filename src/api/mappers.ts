@@ -123,6 +123,7 @@ export function toTemplate(row: PromptTemplateRow): z.infer<typeof Template> {
     isActive: row.is_active,
     rating: Number(row.rating),
     variables: Array.isArray(row.variables) ? row.variables.map(String) : [],
+    version: Number(row.version ?? 1),
     description: text(r.description),
     createdAt: text(r.created_at),
     updatedAt: text(r.updated_at),

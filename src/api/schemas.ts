@@ -286,6 +286,7 @@ export const Template = z
     isActive: z.boolean(),
     rating: z.number(),
     variables: z.array(z.string()),
+    version: z.number().describe('bumped on every change of templateText; conversations record the version they were rendered from'),
     description: z.string().nullable(),
     createdAt: timestamp.nullable(),
     updatedAt: timestamp.nullable(),
@@ -299,3 +300,17 @@ export const listOf = <T extends z.ZodType>(item: T) => z.object({ items: z.arra
 export function errors<S extends number>(...statuses: S[]): Record<S, typeof ErrorBody> {
   return Object.fromEntries(statuses.map((s) => [s, ErrorBody])) as Record<S, typeof ErrorBody>;
 }
+
+/** A scaffolding row's path id. */
+export const RowIdParams = z.object({
+  id: z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` }).describe('the row id'),
+});
+
+/** A PATCH body: some fields of the write schema, at least one. */
+export const patchOf = <T extends z.ZodObject>(schema: T) =>
+  schema.partial().refine((body) => Object.keys(body).length > 0, 'give at least one field to change');
+
+/** One variable the renderer supplies (`GET /v1/templates/variables`). */
+export const TemplateVariableOut = z
+  .object({ name: z.string(), source: z.string(), description: z.string() })
+  .meta({ id: 'TemplateVariable' });

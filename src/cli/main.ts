@@ -6,6 +6,7 @@ import { registerBatchCommands } from './commands/batches';
 import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
 import { registerExport } from './commands/export';
+import { registerScaffoldingCommands } from './commands/scaffolding';
 import { registerSchemaCommands } from './commands/schema';
 import { registerWorker } from './commands/worker';
 
@@ -17,6 +18,7 @@ registerWorker(program);
 registerApi(program);
 registerBatchCommands(program);
 registerExport(program);
+registerScaffoldingCommands(program);
 
 program
   .parseAsync(process.argv)

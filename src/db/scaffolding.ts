@@ -25,26 +25,44 @@ export async function listScaffolding<T>(db: Db, table: ScaffoldingTable): Promi
   return unwrap(table, await db.from(table).select('*').order(SCAFFOLDING[table], { ascending: true }).returns<T[]>());
 }
 
+/** Which rule of template auto-selection picked a template (README, "Template auto-selection"). */
+export type SelectionRule = 'arc_and_tier' | 'arc_any_tier' | 'tier_any_arc';
+
+/** Why each rule picks, in words, for the preview. */
+export const SELECTION_REASONS: Record<SelectionRule, string> = {
+  arc_and_tier: "an active template written for the arc's arc_key in the item's tier, best rating first",
+  arc_any_tier: "no active template for the arc in the item's tier: one written for the arc in any tier, best rating first",
+  tier_any_arc: "no active template written for the arc: any active template of the item's tier, best rating first",
+};
+
 /**
- * The best active template for an arc key and tier (docs/architecture.md, "Template auto-selection"):
- * arc + tier, best rating first; else arc in any tier; else any active
+ * The best active template for an arc key and tier, and the rule that found it (docs/architecture.md,
+ * "Template auto-selection"): arc + tier, best rating first; else arc in any tier; else any active
  * template of the tier; else undefined.
  */
-async function selectTemplate(db: Db, arcKey: string, tier: Tier): Promise<PromptTemplateRow | undefined> {
+export async function selectTemplateWithRule(
+  db: Db,
+  arcKey: string,
+  tier: Tier,
+): Promise<{ template: PromptTemplateRow; rule: SelectionRule } | undefined> {
   const base = () => db.from('prompt_templates').select('*').eq('is_active', true);
   const attempts = [
-    () => base().eq('emotional_arc_type', arcKey).eq('tier', tier),
-    () => base().eq('emotional_arc_type', arcKey),
-    () => base().eq('tier', tier),
-  ];
-  for (const query of attempts) {
+    ['arc_and_tier', () => base().eq('emotional_arc_type', arcKey).eq('tier', tier)],
+    ['arc_any_tier', () => base().eq('emotional_arc_type', arcKey)],
+    ['tier_any_arc', () => base().eq('tier', tier)],
+  ] as const;
+  for (const [rule, query] of attempts) {
     const rows = unwrap(
       'prompt_templates',
       await query().order('rating', { ascending: false }).order('template_name', { ascending: true }).limit(1),
     );
-    if (rows[0]) return rows[0];
+    if (rows[0]) return { template: rows[0], rule };
   }
   return undefined;
+}
+
+async function selectTemplate(db: Db, arcKey: string, tier: Tier): Promise<PromptTemplateRow | undefined> {
+  return (await selectTemplateWithRule(db, arcKey, tier))?.template;
 }
 
 /**

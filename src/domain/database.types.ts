@@ -354,7 +354,9 @@ export type Database = {
           model: string | null
           output_tokens: number
           persona_id: string | null
+          prompt_sha256: string | null
           template_id: string | null
+          template_version: number | null
           tier: string | null
           training_topic_id: string | null
           turn_count: number
@@ -373,7 +375,9 @@ export type Database = {
           model?: string | null
           output_tokens?: number
           persona_id?: string | null
+          prompt_sha256?: string | null
           template_id?: string | null
+          template_version?: number | null
           tier?: string | null
           training_topic_id?: string | null
           turn_count?: number
@@ -392,7 +396,9 @@ export type Database = {
           model?: string | null
           output_tokens?: number
           persona_id?: string | null
+          prompt_sha256?: string | null
           template_id?: string | null
+          template_version?: number | null
           tier?: string | null
           training_topic_id?: string | null
           turn_count?: number
@@ -606,6 +612,7 @@ export type Database = {
           tier: string
           updated_at: string
           variables: NonNullable<Json>
+          version: number
         }
         Insert: {
           created_at?: string
@@ -619,6 +626,7 @@ export type Database = {
           tier: string
           updated_at?: string
           variables?: NonNullable<Json>
+          version?: number
         }
         Update: {
           created_at?: string
@@ -632,6 +640,7 @@ export type Database = {
           tier?: string
           updated_at?: string
           variables?: NonNullable<Json>
+          version?: number
         }
         Relationships: []
       }
@@ -790,6 +799,7 @@ export type Database = {
         }
         Returns: Json
       }
+      import_scaffolding: { Args: { p_rows: Json }; Returns: Json }
       job_parameter_sets: {
         Args: { p_job_id: string; p_statuses: string[] }
         Returns: Json

@@ -34,6 +34,10 @@ export interface ConversationRecord {
   input_tokens: number;
   output_tokens: number;
   cost_usd: number;
+  /** `prompt_templates.version` of the template row rendered from (the item chain always sends it; absent stores null). */
+  template_version?: number;
+  /** Hex SHA-256 of the prompt sent to the generator (as `template_version`). */
+  prompt_sha256?: string;
 }
 
 /**

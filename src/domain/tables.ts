@@ -18,7 +18,7 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
     'is_active',
   ],
   training_topics: ['id', 'topic_key', 'name', 'category', 'description', 'is_active'],
-  prompt_templates: ['id', 'template_name', 'template_text', 'tier', 'emotional_arc_type', 'is_active', 'rating', 'variables'],
+  prompt_templates: ['id', 'template_name', 'template_text', 'tier', 'emotional_arc_type', 'is_active', 'rating', 'variables', 'version'],
   conversations: [
     'id',
     'persona_id',
@@ -34,6 +34,8 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
     'input_tokens',
     'output_tokens',
     'cost_usd',
+    'template_version',
+    'prompt_sha256',
     'batch_item_id',
     'created_at',
   ],
@@ -160,4 +162,5 @@ export const REQUIRED_FUNCTIONS = [
   'set_batch_retry_run',
   'batch_coverage',
   'job_parameter_sets',
+  'import_scaffolding',
 ] as const;

@@ -36,6 +36,10 @@ interface ExportLine {
     tier: Tier;
     /** `prompt_templates.template_name` */
     template: string | null;
+    /** `conversations.template_version`: the template's version it was rendered from (null before versions existed) */
+    template_version: number | null;
+    /** `conversations.prompt_sha256`: hex SHA-256 of the prompt sent */
+    prompt_sha256: string | null;
     model: string | null;
     job_id: string;
     item_position: number;
@@ -59,6 +63,8 @@ interface ConversationEmbed {
   emotional_arc_id: string | null;
   training_topic_id: string | null;
   template_id: string | null;
+  template_version: number | null;
+  prompt_sha256: string | null;
 }
 
 interface ItemPageRow {
@@ -139,7 +145,7 @@ export async function* exportConversationLines(db: Db, jobId: string, opts: Expo
     let query = db
       .from('batch_items')
       .select(
-        'position, tier, conversation:conversations!conversations_batch_item_id_fkey!inner(id, conversation, model, tier, persona_id, emotional_arc_id, training_topic_id, template_id)',
+        'position, tier, conversation:conversations!conversations_batch_item_id_fkey!inner(id, conversation, model, tier, persona_id, emotional_arc_id, training_topic_id, template_id, template_version, prompt_sha256)',
       )
       .eq('batch_job_id', jobId)
       .gt('position', after);
@@ -174,6 +180,8 @@ export async function* exportConversationLines(db: Db, jobId: string, opts: Expo
           topic: keys.key('training_topics', c.training_topic_id),
           tier: c.tier ?? row.tier,
           template: keys.key('prompt_templates', c.template_id),
+          template_version: c.template_version,
+          prompt_sha256: c.prompt_sha256,
           model: c.model,
           job_id: jobId,
           item_position: row.position,

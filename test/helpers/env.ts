@@ -5,6 +5,7 @@ import { DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/
 import { createActivities } from '../../activities';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, type Db } from '../../src/db/client';
+import type { ScaffoldingCache } from '../../src/db/scaffolding';
 import { readDotenv } from '../../src/dev/dev-env';
 import { dataDirPath } from '../../src/dev/paths';
 import { createOfflineGenerator, type ConversationGenerator } from '../../src/generation';
@@ -64,6 +65,8 @@ export async function startTestWorker(
     rateLimit?: RateLimit;
     /** Counts the worker's item outcomes and durations (as `bulkgen worker` does). */
     itemMetrics?: ItemMetricsRecorder;
+    /** The activities' scaffolding cache (e.g. one with a short TTL). */
+    scaffolding?: ScaffoldingCache;
   } = {},
 ): Promise<TestWorker> {
   quietRuntime();
@@ -80,6 +83,7 @@ export async function startTestWorker(
       generator: opts.generator ?? createOfflineGenerator({ latencyMs: 0, failureRate: 0 }),
       rateLimit: opts.rateLimit,
       itemMetrics: opts.itemMetrics,
+      scaffolding: opts.scaffolding,
     }),
   });
   const running = worker.run();
@@ -96,10 +100,25 @@ export async function startTestWorker(
 /** Reads seed scaffolding ids by key. */
 export async function seedIds(db: Db) {
   const [personas, arcs, topics] = await Promise.all([
-    db.from('personas').select('id, persona_key').order('persona_key'),
-    // Seed arcs only: tests add arcs of their own (keys 'test_...').
-    db.from('emotional_arcs').select('id, arc_key, conversation_category').not('arc_key', 'like', 'test\\_%').order('arc_key'),
-    db.from('training_topics').select('id, topic_key').order('topic_key'),
+    // Seed rows only: tests add rows of their own (keys 'test_...', and the example dataset's 'saas_...').
+    db
+      .from('personas')
+      .select('id, persona_key')
+      .not('persona_key', 'like', 'test\\_%')
+      .not('persona_key', 'like', 'saas\\_%')
+      .order('persona_key'),
+    db
+      .from('emotional_arcs')
+      .select('id, arc_key, conversation_category')
+      .not('arc_key', 'like', 'test\\_%')
+      .not('arc_key', 'like', 'saas\\_%')
+      .order('arc_key'),
+    db
+      .from('training_topics')
+      .select('id, topic_key')
+      .not('topic_key', 'like', 'test\\_%')
+      .not('topic_key', 'like', 'saas\\_%')
+      .order('topic_key'),
   ]);
   if (personas.error || arcs.error || topics.error) throw new Error('cannot read seed scaffolding');
   return { personas: personas.data, arcs: arcs.data, topics: topics.data };

@@ -36,6 +36,11 @@ const ExportLineSchema = z.strictObject({
     topic: z.string().min(1),
     tier: z.enum(['template', 'scenario', 'edge_case']),
     template: z.string().min(1),
+    template_version: z.int().min(1).nullable(),
+    prompt_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .nullable(),
     model: z.string().min(1),
     job_id: z.guid(),
     item_position: z.int().min(1),
@@ -213,6 +218,9 @@ describe('export: a batch as JSON Lines (API, CLI, generator)', () => {
         topic: topics.get(item.parameters.training_topic_id),
         tier: 'template',
         template: templates.get(stored.template_id),
+        // seeded by completeItemWithConversation without them, as a worker older than template versions would
+        template_version: null,
+        prompt_sha256: null,
         model: OFFLINE_MODEL,
         job_id: job.jobId,
         item_position: item.position,
