@@ -156,6 +156,9 @@ export const SubmitResponse = z.object({
   estimatedTimeSeconds: z.number(),
 });
 
+/** POST /v1/batches/estimate: what the same body would make and cost; nothing is created. */
+export const EstimateResponse = SubmitResponse.pick({ totalItems: true, estimatedCost: true, estimatedTimeSeconds: true });
+
 export const ControlResponse = z.object({
   jobId: uuid,
   action: z.enum(['pause', 'resume', 'cancel', 'setConcurrency']),
