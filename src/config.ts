@@ -60,6 +60,8 @@ const EnvSchema = z.object({
   BULKGEN_TEMPORAL_PORT: port(DEFAULTS.temporalPort),
   TEMPORAL_UI_PORT: port(DEFAULTS.temporalUiPort),
   TEMPORAL_CLI_PATH: optionalText,
+  // Where the dashboard links a batch's workflow; unset: http://<TEMPORAL_ADDRESS host>:TEMPORAL_UI_PORT.
+  TEMPORAL_UI_URL: optionalUrl,
   API_KEYS: z
     .string()
     .default('')
@@ -70,6 +72,11 @@ const EnvSchema = z.object({
         .filter((k) => k.length > 0),
     ),
   PORT: port(DEFAULTS.apiPort),
+  // Encrypts the dashboard's session cookie; unset: derived from API_KEYS (src/api/ui/session.ts).
+  UI_SESSION_SECRET: z.preprocess(
+    emptyToUndefined,
+    z.string().min(32, 'expected at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  ),
   BULKGEN_GATEWAY_PORT: port(DEFAULTS.gatewayPort),
   BULKGEN_PG_PORT: port(DEFAULTS.postgresPort),
   BULKGEN_POSTGREST_PORT: port(DEFAULTS.postgrestPort),

@@ -20,6 +20,7 @@ import { exportRoutes } from './routes/export';
 import { healthRoutes } from './routes/health';
 import { scaffoldingRoutes } from './routes/scaffolding';
 import { scaffoldingWriteRoutes } from './routes/scaffolding-writes';
+import { UI_PREFIX, uiPlugin } from './ui/plugin';
 
 /** `buildApp` input: the dependencies plus fastify's logger (false, pino options, or a pino logger). */
 export interface BuildAppDeps extends ApiDeps {
@@ -35,7 +36,8 @@ const DOCS_PREFIX = '/docs';
  * closing the app does not close the Temporal connection.
  *
  * Routes: /v1/* (bearer API key; GET /v1/batches/:id/export streams JSON
- * Lines), /healthz, /readyz, /metrics, /openapi.json and the UI at /docs.
+ * Lines), /healthz, /readyz, /metrics, /openapi.json, the OpenAPI UI at /docs
+ * and the dashboard at /ui (src/api/ui/).
  *
  * @example
  * const app = await buildApp({ config, db: createDb(config), temporal: await connectClient(config) });
@@ -93,6 +95,8 @@ export async function buildApp(deps: BuildAppDeps): Promise<FastifyInstance> {
     },
     { prefix: '/v1' },
   );
+  // The dashboard at /ui: its own session, CSRF and error pages (encapsulated: /v1 is untouched).
+  await app.register(uiPlugin, { ...deps, prefix: UI_PREFIX });
 
   if (config.API_KEYS.length === 0) {
     app.log.warn('API_KEYS is empty: every /v1 request will be refused with 401 (set API_KEYS=key1,key2)');

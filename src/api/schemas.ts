@@ -224,6 +224,8 @@ export const CoverageResponse = z.object({
   cells: z.array(CoverageCell).describe("in the job's order (a cell's first item position)"),
   totals: z.object(CoverageCounts),
 });
+/** POST /v1/batches/estimate: what the same body would make and cost; nothing is created. */
+export const EstimateResponse = SubmitResponse.pick({ totalItems: true, estimatedCost: true, estimatedTimeSeconds: true });
 
 export const ControlResponse = z.object({
   jobId: uuid,

@@ -5,17 +5,14 @@ import type { Db } from '../db/client';
 import { unwrap } from '../db/errors';
 import { deleteJob, findJob, updateJob } from '../db/jobs';
 import { TERMINAL_JOB_STATUSES } from '../domain/enums';
-import { describeIssues, itemCount, StartBatchRequest, templateIdOrAuto } from '../domain/batch-request';
-import { MAX_ITEMS_PER_BATCH } from '../domain/limits';
+import { describeIssues, StartBatchRequest, templateIdOrAuto } from '../domain/batch-request';
 import { BulkgenError } from '../errors';
 import { workflowIdFor } from '../temporal/client';
 import { BatchStatusKey, BatchTierKey } from '../../workflows/search-attributes';
 import type { batchWorkflow } from '../../workflows/batch';
 import type { BatchRunOptions } from '../../workflows/contract';
-import { configuredModel, priceTableFor } from '../generation/factory';
-import { estimateBatchCostUsd } from '../generation/pricing';
 import { temporalUnavailable } from '../temporal/errors';
-import { estimateSeconds } from './estimate';
+import { estimateBatch, estimateItems } from './estimate';
 
 /** What submitting a batch answers (the POST /v1/batches body). */
 export interface SubmitResult {
@@ -72,8 +69,7 @@ export interface SubmitOptions {
  * (the API's route schema does that; a 100,000-item body is not parsed twice).
  */
 export async function submitParsedBatch(deps: SubmitDeps, req: StartBatchRequest, opts: SubmitOptions = {}): Promise<SubmitResult> {
-  const count = itemCount(req);
-  if (count > MAX_ITEMS_PER_BATCH) throw new BulkgenError('TOO_MANY_ITEMS', { max: MAX_ITEMS_PER_BATCH, count });
+  estimateBatch(deps.config, req); // TOO_MANY_ITEMS before anything is written
 
   await assertTemporalReachable(deps);
   const fromSets = req.fromJob ? await parameterSetsFromJob(deps.db, req.fromJob) : null;
@@ -158,9 +154,7 @@ function result(
     jobId,
     workflowId,
     status: 'queued',
-    totalItems,
-    estimatedCost: estimateBatchCostUsd(configuredModel(deps.config), totalItems, undefined, undefined, priceTableFor(deps.config)),
-    estimatedTimeSeconds: estimateSeconds(deps.config, totalItems, concurrency),
+    ...estimateItems(deps.config, totalItems, concurrency),
     created,
   };
 }

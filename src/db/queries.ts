@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { JOB_STATUSES, type ItemStatus, type JobStatus, type Tier } from '../domain/enums';
-import type { BatchItemRow, BatchJobRow, PromptTemplateRow } from '../domain/rows';
+import type { BatchItemRow, BatchJobRow, ConversationRow, PromptTemplateRow } from '../domain/rows';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
@@ -136,4 +136,27 @@ export interface CoverageCell {
 /** The job's coverage, one query in Postgres (`batch_coverage`): cells in the job's order. */
 export async function jobCoverage(db: Db, jobId: string): Promise<CoverageCell[]> {
   return unwrap('batch_coverage', await db.rpc('batch_coverage', { p_job_id: jobId })) as unknown as CoverageCell[];
+}
+
+/** One item by id, or undefined. */
+export async function findItem(db: Db, id: string): Promise<BatchItemRow | undefined> {
+  return unwrap('batch_items', await db.from('batch_items').select('*').eq('id', id).maybeSingle()) ?? undefined;
+}
+
+/** One stored conversation by id, or undefined. */
+export async function findConversation(db: Db, id: string): Promise<ConversationRow | undefined> {
+  return unwrap('conversations', await db.from('conversations').select('*').eq('id', id).maybeSingle()) ?? undefined;
+}
+
+/** How many of a job's items failed with each message, most frequent first (reads at most `limit` failed items). */
+export async function failureGroups(db: Db, jobId: string, limit = 10_000): Promise<Array<{ message: string; count: number }>> {
+  const rows = unwrap(
+    'batch_items',
+    await db.from('batch_items').select('error_message').eq('batch_job_id', jobId).eq('status', 'failed').order('position').limit(limit),
+  );
+  const counts = new Map<string, number>();
+  for (const { error_message } of rows) counts.set(error_message ?? '(no message)', (counts.get(error_message ?? '(no message)') ?? 0) + 1);
+  return [...counts]
+    .map(([message, count]) => ({ message, count }))
+    .sort((a, b) => b.count - a.count || a.message.localeCompare(b.message));
 }

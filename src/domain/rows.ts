@@ -133,6 +133,9 @@ export type BatchJobRow = Tables<'batch_jobs'>;
 /** A `batch_items` row. */
 export type BatchItemRow = Tables<'batch_items'>;
 
+/** A `conversations` row. */
+export type ConversationRow = Tables<'conversations'>;
+
 /** A `prompt_templates` row. */
 export type PromptTemplateRow = Tables<'prompt_templates'>;
 

@@ -46,3 +46,27 @@ export async function getJobCost(db: Db, jobId: string): Promise<JobCost> {
     costUsd: Number(row.cost_usd),
   };
 }
+
+/** {@link getJobCost} of many jobs in one read, keyed by job id (a job without conversations is absent: it costs nothing). */
+export async function getJobCosts(db: Db, jobIds: readonly string[]): Promise<Map<string, JobCost>> {
+  if (jobIds.length === 0) return new Map();
+  const rows = unwrap(
+    'batch_job_costs',
+    await db
+      .from('batch_job_costs')
+      .select('job_id, conversations, input_tokens, output_tokens, cost_usd')
+      .in('job_id', [...jobIds])
+      .returns<Array<JobCostRow & { job_id: string }>>(),
+  );
+  return new Map(
+    rows.map((row) => [
+      row.job_id,
+      {
+        conversations: Number(row.conversations),
+        inputTokens: Number(row.input_tokens),
+        outputTokens: Number(row.output_tokens),
+        costUsd: Number(row.cost_usd),
+      },
+    ]),
+  );
+}

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { findJob, getJob } from '../../db/jobs';
@@ -36,7 +37,117 @@ const snapshot = (row: BatchJobRow): ProgressEvent => ({
   estimatedTimeRemaining: row.estimated_time_remaining,
 });
 
-const frame = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+/** One server-sent event; every line of a multi-line payload gets its own `data:` field. */
+const frame = (event: string, data: string): string =>
+  `event: ${event}\n${data
+    .split('\n')
+    .map((line) => `data: ${line}\n`)
+    .join('')}\n`;
+
+/** Turns a job row into an event's data (the REST stream: the snapshot as JSON; the dashboard: HTML). */
+export type RenderJobEvent = (row: BatchJobRow) => string | Promise<string>;
+
+/** The open streams of one app, ended before it closes. */
+export interface JobStreams {
+  /**
+   * Answers `request` with the event stream of job `jobId`: `progress` on connect and on every
+   * change of status or counters, `end` when the job has ended, `error` once per outage. A missing
+   * job is an ordinary 404 before the stream starts.
+   */
+  serve(request: FastifyRequest, reply: FastifyReply, jobId: string, render: RenderJobEvent): Promise<void>;
+}
+
+/**
+ * The job event streams of `app` (the REST route and the dashboard's live parts share them): the row
+ * is read every 500 ms while a client listens; polling stops when the client goes away or the app closes.
+ */
+export function jobStreams(app: FastifyInstance, deps: ApiDeps): JobStreams {
+  const open = new Set<ServerResponse>();
+  // app.close() waits for open connections: end the streams first, and drop their sockets rather
+  // than leave them to the keep-alive timeout.
+  app.addHook('preClose', async () => {
+    await Promise.all([...open].map((res) => new Promise<void>((resolve) => res.end(() => (res.destroy(), resolve())))));
+  });
+
+  const serve = async (request: FastifyRequest, reply: FastifyReply, jobId: string, render: RenderJobEvent): Promise<void> => {
+    const first = await getJob(deps.db, jobId);
+    const firstData = await render(first);
+
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    open.add(res);
+
+    let closed = false;
+    let timer: NodeJS.Timeout | undefined;
+    let lastSent = '';
+    let lastError = '';
+    let lastWrite = Date.now();
+    const write = (text: string) => {
+      lastWrite = Date.now();
+      res.write(text);
+    };
+    const stop = () => {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      open.delete(res);
+    };
+    res.on('close', stop);
+
+    const emit = async (row: BatchJobRow, rendered?: string): Promise<boolean> => {
+      const key = JSON.stringify(snapshot(row));
+      const ended = TERMINAL_JOB_STATUSES.includes(row.status);
+      if (key === lastSent && !ended) return true;
+      const data = rendered ?? (await render(row));
+      if (closed) return false;
+      if (key !== lastSent) {
+        lastSent = key;
+        write(frame('progress', data));
+      }
+      if (ended) {
+        write(frame('end', data));
+        res.end();
+        return false;
+      }
+      return true;
+    };
+
+    const poll = async () => {
+      if (closed) return;
+      try {
+        const row = await findJob(deps.db, jobId);
+        if (closed) return;
+        if (!row) {
+          write(frame('error', JSON.stringify(errorBody(new BulkgenError('JOB_NOT_FOUND', { id: jobId })))));
+          res.end();
+          return;
+        }
+        if (!(await emit(row))) return;
+        lastError = '';
+      } catch (err) {
+        if (closed) return;
+        // One error event (and one log line) per outage, not one every poll.
+        const body = JSON.stringify(errorBody(toBulkgenError(err, request, deps.config.TEMPORAL_ADDRESS)));
+        if (body !== lastError) {
+          lastError = body;
+          request.log.warn({ err }, 'events: cannot read the job');
+          write(frame('error', body));
+        }
+      }
+      if (Date.now() - lastWrite >= KEEPALIVE_MS) write(': keep-alive\n\n');
+      timer = setTimeout(() => void poll(), EVENTS_POLL_MS);
+    };
+
+    write('retry: 2000\n\n');
+    if (await emit(first, firstData)) timer = setTimeout(() => void poll(), EVENTS_POLL_MS);
+  };
+  return { serve };
+}
 
 /**
  * GET /batches/:id/events: server-sent events. `progress` on connect and
@@ -46,12 +157,7 @@ const frame = (event: string, data: unknown): string => `event: ${event}\ndata: 
  * when the client goes away or the app closes.
  */
 export const batchEventsRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => {
-  const open = new Set<ServerResponse>();
-  // app.close() waits for open connections: end the streams first, and drop their sockets rather
-  // than leave them to the keep-alive timeout.
-  app.addHook('preClose', async () => {
-    await Promise.all([...open].map((res) => new Promise<void>((resolve) => res.end(() => (res.destroy(), resolve())))));
-  });
+  const streams = jobStreams(app, deps);
 
   app.get(
     '/batches/:id/events',
@@ -71,80 +177,6 @@ export const batchEventsRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, dep
         },
       },
     },
-    async (request, reply) => {
-      // A missing job is an ordinary 404 before the stream starts.
-      const first = await getJob(deps.db, request.params.id);
-
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      open.add(res);
-
-      let closed = false;
-      let timer: NodeJS.Timeout | undefined;
-      let lastSent = '';
-      let lastError = '';
-      let lastWrite = Date.now();
-      const write = (text: string) => {
-        lastWrite = Date.now();
-        res.write(text);
-      };
-      const stop = () => {
-        closed = true;
-        if (timer) clearTimeout(timer);
-        open.delete(res);
-      };
-      res.on('close', stop);
-
-      const emit = (row: BatchJobRow): boolean => {
-        const data = snapshot(row);
-        const key = JSON.stringify(data);
-        if (key !== lastSent) {
-          lastSent = key;
-          write(frame('progress', data));
-        }
-        if (TERMINAL_JOB_STATUSES.includes(row.status)) {
-          write(frame('end', data));
-          res.end();
-          return false;
-        }
-        return true;
-      };
-
-      const poll = async () => {
-        if (closed) return;
-        try {
-          const row = await findJob(deps.db, request.params.id);
-          if (closed) return;
-          if (!row) {
-            write(frame('error', errorBody(new BulkgenError('JOB_NOT_FOUND', { id: request.params.id }))));
-            res.end();
-            return;
-          }
-          if (!emit(row)) return;
-          lastError = '';
-        } catch (err) {
-          if (closed) return;
-          // One error event (and one log line) per outage, not one every poll.
-          const body = errorBody(toBulkgenError(err, request, deps.config.TEMPORAL_ADDRESS));
-          const key = JSON.stringify(body);
-          if (key !== lastError) {
-            lastError = key;
-            request.log.warn({ err }, 'events: cannot read the job');
-            write(frame('error', body));
-          }
-        }
-        if (Date.now() - lastWrite >= KEEPALIVE_MS) write(': keep-alive\n\n');
-        timer = setTimeout(() => void poll(), EVENTS_POLL_MS);
-      };
-
-      write('retry: 2000\n\n');
-      if (emit(first)) timer = setTimeout(() => void poll(), EVENTS_POLL_MS);
-    },
+    async (request, reply) => streams.serve(request, reply, request.params.id, (row) => JSON.stringify(snapshot(row))),
   );
 };

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { estimateBatch } from '../../batches/estimate';
 import { submitParsedBatch } from '../../batches/submit';
 import type { z } from 'zod';
 import { getJob } from '../../db/jobs';
@@ -17,6 +18,7 @@ import {
   ControlResponse,
   CoverageResponse,
   errors,
+  EstimateResponse,
   ItemPage,
   JobDetail,
   JobIdParams,
@@ -65,6 +67,24 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       if (!created) reply.header('idempotent-replayed', 'true');
       return reply.code(202).header('location', `/v1/batches/${body.jobId}`).send(body);
     },
+  );
+
+  app.post(
+    '/batches/estimate',
+    {
+      bodyLimit: SUBMIT_BODY_LIMIT,
+      schema: {
+        summary: 'Estimate a batch without starting it',
+        description:
+          'The same body as POST /v1/batches, validated the same way; answers the item count, cost (same price table) and time ' +
+          'that POST would answer. Creates nothing.',
+        tags: ['batches'],
+        security: BEARER_SECURITY,
+        body: StartBatchRequest,
+        response: { 200: EstimateResponse, ...errors(400, 401, 413, 500) },
+      },
+    },
+    async (request) => estimateBatch(deps.config, request.body),
   );
 
   app.get(

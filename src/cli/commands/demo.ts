@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { submitBatch } from '../../batches/submit';
 import { loadConfig } from '../../config';
@@ -13,13 +14,15 @@ interface DemoOptions {
   arcs: string;
   topics: string;
   concurrency: string;
-  keep?: boolean;
+  exit?: boolean;
 }
 
 /**
  * `bulkgen demo`: the README's main job. Starts the local stack with a
  * worker, runs the audit's acceptance plan (1 persona x 1 arc x 2 topics,
  * NIL template: pick one for me) to the end, and says what was written where.
+ * Then it keeps the stack (and the API with the dashboard) running until Ctrl-C, so every link it
+ * printed works; `--exit` stops it right away (scripts, CI).
  */
 export function registerDemo(program: Command): void {
   program
@@ -29,14 +32,18 @@ export function registerDemo(program: Command): void {
     .option('--arcs <n>', 'emotional arcs to combine', '1')
     .option('--topics <n>', 'topics to combine', '2')
     .option('--concurrency <n>', 'items in flight', '3')
-    .option('--keep', 'keep the stack running after the batch (Ctrl-C stops it)')
+    .option('--exit', 'stop the stack right after the batch (for scripts and CI); by default it keeps running until Ctrl-C')
     .action(async (opts: DemoOptions) => {
       const t0 = Date.now();
-      info('bulkgen demo: starting the local stack (Postgres, PostgREST + gateway, Temporal dev server, worker)...');
-      const stack = await startStack({ worker: true, api: false, log: (l) => info(`  ${l}`) });
+      info(
+        'bulkgen demo: starting the local stack (Postgres, PostgREST + gateway, Temporal dev server, worker, API with the dashboard)...',
+      );
+      const stack = await startStack({ worker: true, api: true, log: (l) => info(`  ${l}`) });
+      let finished = false;
       const interrupt = (signal: NodeJS.Signals) => {
         info(`\n${signal}: stopping the local stack...`);
-        void stack.stop().finally(() => process.exit(130));
+        // Ctrl-C is how a finished demo ends: its exit code is the batch's, not 130.
+        void stack.stop().finally(() => process.exit(finished ? Number(process.exitCode ?? 0) : 130));
       };
       process.once('SIGINT', interrupt);
       process.once('SIGTERM', interrupt);
@@ -89,6 +96,7 @@ export function registerDemo(program: Command): void {
         const ui = stack.env.TEMPORAL_UI_URL
           ? `${stack.env.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${submitted.workflowId}`
           : `(Temporal at ${config.TEMPORAL_ADDRESS}) workflow ${submitted.workflowId}`;
+        const dashboard = `${stack.env.API_URL}/ui/batches/${job.id}`;
         const out = [
           '',
           `batch ${job.status} in ${seconds} s: ${job.successful_items} completed, ${job.failed_items} failed, ${job.cancelled_items} cancelled of ${job.total_items}`,
@@ -107,11 +115,15 @@ export function registerDemo(program: Command): void {
           `SQL:   psql "${stack.env.DATABASE_URL}" -c "select position, status, conversation_id from batch_items where batch_job_id = '${job.id}' order by position"`,
           `REST:  curl -s "${stack.env.SUPABASE_URL}/rest/v1/batch_items?select=position,status,conversation_id&batch_job_id=eq.${job.id}" -H "apikey: $SUPABASE_SERVICE_ROLE_KEY"`,
           `       (keys in ${stack.devEnvFile})`,
+          '',
+          `Dashboard:  ${dashboard}`,
+          `            sign in with the API key in ${path.join(stack.dataDir, 'api-key')} (${stack.env.API_KEY})`,
         ];
         process.stdout.write(`${out.join('\n')}\n`);
         if (job.status !== 'completed') process.exitCode = 1;
-        if (opts.keep) {
-          info('\n--keep: the stack keeps running; Ctrl-C stops it.');
+        finished = true;
+        if (!opts.exit) {
+          info('\nThe stack keeps running so the links above work; Ctrl-C stops it (--exit stops right away).');
           await new Promise<void>(() => {
             // interrupt() stops the stack and exits
           });

@@ -1,0 +1,315 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import AxeBuilder from '@axe-core/playwright';
+import type { Client } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app';
+import type { Config } from '../../src/config';
+import type { Db } from '../../src/db/client';
+import { PROJECT_ROOT } from '../../src/project-root';
+import { cancelSignal } from '../../workflows/messages';
+import { jobRow } from '../helpers/batches';
+import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
+import { observedGenerator } from '../helpers/generators';
+
+/** Polls until `check` holds (playwright-core has no web-first assertions), failing with what was last seen. */
+async function until(what: string, check: () => Promise<[boolean, unknown]>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let seen: unknown;
+  for (;;) {
+    const [ok, value] = await check();
+    if (ok) return;
+    seen = value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (last seen: ${JSON.stringify(seen)})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const hasText = (l: Locator, want: string | RegExp, timeoutMs?: number) =>
+  until(
+    `text ${String(want)}`,
+    async () => {
+      const text =
+        (await l
+          .first()
+          .textContent()
+          .catch(() => null)) ?? '';
+      return [typeof want === 'string' ? text.includes(want) : want.test(text), text];
+    },
+    timeoutMs,
+  );
+const enabled = (l: Locator, want: boolean) => until(`enabled=${want}`, async () => [(await l.isEnabled()) === want, !want]);
+const count = (l: Locator, want: number, timeoutMs?: number) =>
+  until(
+    `count ${want}`,
+    async () => {
+      const n = await l.count();
+      return [n === want, n];
+    },
+    timeoutMs,
+  );
+
+const run = promisify(execFile);
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const ARTIFACTS = path.join(PROJECT_ROOT, 'test', 'artifacts', 'dashboard');
+const KEY = 'dashboard-test-key';
+
+// The dashboard at /ui in headless Chromium against the real stack: the app listens, a worker runs the batches.
+describe('dashboard (headless Chromium)', () => {
+  let config: Config;
+  let db: Db;
+  let client: Client;
+  let worker: TestWorker;
+  let app: FastifyInstance;
+  let browser: Browser;
+  let base: string;
+  let seed: Awaited<ReturnType<typeof seedIds>>;
+  const started: string[] = [];
+
+  beforeAll(async () => {
+    if (!fs.existsSync(CHROMIUM)) await run('bash', [path.join(PROJECT_ROOT, 'scripts', 'install-chromium')], { timeout: 600_000 });
+    config = testConfig({ API_KEYS: KEY });
+    db = testDb(config);
+    client = await testClient(config);
+    worker = await startTestWorker(config, { db, generator: observedGenerator({ latencyMs: 1200 }).generator });
+    seed = await seedIds(db);
+    app = await buildApp({ config, db, temporal: client });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+  }, 660_000);
+  afterAll(async () => {
+    await browser?.close();
+    for (const id of started) {
+      const handle = client.workflow.getHandle(`batch-${id}`);
+      if ((await handle.describe()).status.name !== 'RUNNING') continue;
+      await handle.signal(cancelSignal);
+      await handle.result().catch(() => {});
+    }
+    await app?.close();
+    await worker?.stop();
+    await client?.connection.close();
+  });
+
+  const shot = async (page: Page, name: string) => {
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-phone.png`), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  };
+  /** No serious or critical axe violation on the page as it is now. */
+  const axe = async (page: Page, name: string) => {
+    const result = await new AxeBuilder({ page }).analyze();
+    const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    expect(bad.map((v) => `${name}: ${v.id} (${v.impact}) ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+  };
+  const signIn = async (): Promise<{ context: BrowserContext; page: Page }> => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(`${base}/ui/batches`);
+    expect(new URL(page.url()).pathname).toBe('/ui/sign-in');
+    await page.getByLabel('API key').fill(KEY);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${base}/ui/batches`);
+    return { context, page };
+  };
+  const jobIdOf = (page: Page) => new URL(page.url()).pathname.split('/').pop()!;
+  const jobsNamed = async (name: string) => (await db.from('batch_jobs').select('id').eq('name', name)).data!.map((r) => r.id);
+  const pick = async (page: Page, legend: string, labels: string[]) => {
+    for (const label of labels)
+      await page
+        .getByRole('group', { name: new RegExp(legend) })
+        .getByLabel(label, { exact: false })
+        .first()
+        .check();
+  };
+  const names = () => ({
+    persona: seed.personas[0]!.persona_key,
+    arc: seed.arcs.find((a) => a.conversation_category === 'core')!.arc_key,
+    topics: seed.topics.slice(0, 2).map((t) => t.topic_key),
+  });
+
+  it('the audit plan, clicked: 1 persona x 1 arc x 2 topics says 2 conversations, runs to completed live, shows a conversation', async () => {
+    const { context, page } = await signIn();
+    await shot(page, 'batches-empty');
+    await page.getByRole('link', { name: 'New batch' }).first().click();
+    await page.waitForURL(`${base}/ui/batches/new`);
+    await enabled(page.locator('#generate'), false);
+    const name = `dashboard audit ${Date.now()}`;
+    await page.getByLabel('Name').fill(name);
+    const n = names();
+    await page.getByRole('link', { name: 'core' }).click();
+    await pick(page, 'Personas', [n.persona]);
+    await pick(page, 'Emotional arcs', [n.arc]);
+    await pick(page, 'Topics', n.topics);
+    await hasText(page.locator('#estimate'), '2 = 1 × 1 × 2 conversations');
+    await hasText(page.locator('#estimate'), 'Estimated cost');
+    await enabled(page.locator('#generate'), true);
+    await axe(page, 'new batch');
+    await shot(page, 'new-batch');
+    await page.locator('#generate').click();
+    await page.waitForURL(/\/ui\/batches\/[0-9a-f-]{36}$/);
+    const jobId = jobIdOf(page);
+    started.push(jobId);
+    expect(await jobsNamed(name)).toEqual([jobId]);
+    // Live: no reload, the events stream swaps the status in.
+    await hasText(page.locator('#live .status'), /completed/, 60_000);
+    await hasText(page.locator('[data-count="successful"]'), '2');
+    expect((await jobRow(db, jobId)).status).toBe('completed');
+    await axe(page, 'batch');
+    await shot(page, 'batch-completed');
+
+    await page.getByRole('link', { name: 'Items', exact: true }).click();
+    await count(page.locator('tbody tr'), 2);
+    await axe(page, 'items');
+    await shot(page, 'items');
+    await page.getByRole('link', { name: 'conversation' }).first().click();
+    await page.locator('.chat .turn').first().first().waitFor({ state: 'visible' });
+    expect(await page.locator('.chat .turn').count()).toBeGreaterThanOrEqual(2);
+    await hasText(page.locator('.chat'), 'intensity');
+    await axe(page, 'conversation');
+    await shot(page, 'conversation');
+
+    await page.goto(`${base}/ui/scaffolding`);
+    await axe(page, 'scaffolding');
+    await shot(page, 'scaffolding');
+    await context.close();
+  });
+
+  it('a slow batch: Pause shows paused within 2 s and offers Resume; Resume; Cancel -> cancelled; the database agrees', async () => {
+    const { context, page } = await signIn();
+    await page.goto(`${base}/ui/batches/new`);
+    const name = `dashboard slow ${Date.now()}`;
+    await page.getByLabel('Name').fill(name);
+    const n = names();
+    await pick(page, 'Personas', [n.persona]);
+    await pick(page, 'Emotional arcs', [n.arc]);
+    await pick(
+      page,
+      'Topics',
+      seed.topics.slice(0, 10).map((t) => t.topic_key),
+    );
+    await page.getByLabel(/^Concurrency/).fill('1');
+    await hasText(page.locator('#estimate'), '= 1 × 1 × 10 conversations');
+    await page.locator('#generate').click();
+    await page.waitForURL(/\/ui\/batches\/[0-9a-f-]{36}$/);
+    const jobId = jobIdOf(page);
+    started.push(jobId);
+    await hasText(page.locator('#live .status'), /processing/, 30_000);
+
+    await page.getByRole('button', { name: /^Pause batch/ }).click();
+    const t0 = Date.now();
+    await hasText(page.locator('#live .status'), /paused/, 2000);
+    const pausedAfterMs = Date.now() - t0;
+    expect((await jobRow(db, jobId)).status).toBe('paused');
+    await page
+      .getByRole('button', { name: /^Resume batch/ })
+      .first()
+      .waitFor({ state: 'visible' });
+    await count(page.getByRole('button', { name: /^Pause batch/ }), 0);
+    await axe(page, 'paused batch');
+    await shot(page, 'batch-paused');
+
+    await page.getByRole('button', { name: /^Resume batch/ }).click();
+    await hasText(page.locator('#live .status'), /processing/, 5000);
+    expect((await jobRow(db, jobId)).status).toBe('processing');
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: /^Cancel batch/ }).click();
+    await hasText(page.locator('#live .status'), /cancelled/, 15_000);
+    const row = await jobRow(db, jobId);
+    expect(row.status).toBe('cancelled');
+    expect(row.cancelled_items).toBeGreaterThan(0);
+    await count(page.getByRole('button', { name: /^Cancel batch/ }), 0);
+    await shot(page, 'batch-cancelled');
+
+    // A refused transition shows the API's message (a form post without htmx, as with JavaScript off).
+    const token = await page.locator('input[name="_csrf"]').first().inputValue();
+    const refused = await page.request.post(`${base}/ui/batches/${jobId}/resume`, { form: { _csrf: token } });
+    expect(refused.status()).toBe(409);
+    expect(await refused.text()).toContain('INVALID_TRANSITION');
+    console.log(`dashboard: paused shown ${pausedAfterMs} ms after the click`);
+    await context.close();
+  });
+
+  it('a double-clicked Generate makes one job; a post without the CSRF token is refused with 403 and writes nothing', async () => {
+    const { context, page } = await signIn();
+    await page.goto(`${base}/ui/batches/new`);
+    const name = `dashboard double ${Date.now()}`;
+    await page.getByLabel('Name').fill(name);
+    const n = names();
+    await pick(page, 'Personas', [n.persona]);
+    await pick(page, 'Emotional arcs', [n.arc]);
+    await pick(page, 'Topics', [n.topics[0]!]);
+    await enabled(page.locator('#generate'), true);
+    await page.locator('#generate').dblclick();
+    await page.waitForURL(/\/ui\/batches\/[0-9a-f-]{36}$/);
+    started.push(jobIdOf(page));
+    await waitFor(async () => (await jobsNamed(name)).length > 0, 10_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await jobsNamed(name)).toHaveLength(1);
+
+    const before = (await db.from('batch_jobs').select('id', { count: 'exact', head: true })).count;
+    const forged = await page.request.post(`${base}/ui/batches`, {
+      form: { name: 'csrf-less', personaIds: seed.personas[0]!.id, emotionalArcIds: seed.arcs[0]!.id, topicIds: seed.topics[0]!.id },
+    });
+    expect(forged.status()).toBe(403);
+    expect(await forged.text()).toContain('CSRF');
+    expect((await db.from('batch_jobs').select('id', { count: 'exact', head: true })).count).toBe(before);
+    expect(await jobsNamed('csrf-less')).toEqual([]);
+    await context.close();
+  });
+
+  it('without a session pages redirect to sign-in and fragments answer 401 with HX-Redirect; a wrong key is refused clearly', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const jobId = started[0]!;
+    for (const url of ['/ui/batches', `/ui/batches/${jobId}`, `/ui/batches/${jobId}/items`, '/ui/batches/new', '/ui/scaffolding']) {
+      const res = await page.request.get(`${base}${url}`, { maxRedirects: 0 });
+      expect(res.status(), url).toBe(303);
+      expect(res.headers().location, url).toMatch(/^\/ui\/sign-in/);
+    }
+    for (const [method, url] of [
+      ['GET', `/ui/batches/${jobId}/live`],
+      ['POST', '/ui/batches/estimate'],
+      ['POST', `/ui/batches/${jobId}/pause`],
+    ] as const) {
+      const res = await page.request.fetch(`${base}${url}`, { method, headers: { 'hx-request': 'true' }, maxRedirects: 0 });
+      expect(res.status(), url).toBe(401);
+      expect(res.headers()['hx-redirect'], url).toBe('/ui/sign-in');
+    }
+
+    await page.goto(`${base}/ui/sign-in`);
+    await page.getByLabel('API key').fill('not-a-key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await hasText(page.getByRole('alert'), 'not one of this server’s API keys');
+    expect(new URL(page.url()).pathname).toBe('/ui/sign-in');
+    const after = await page.request.get(`${base}/ui/batches`, { maxRedirects: 0 });
+    expect(after.status()).toBe(303);
+    await axe(page, 'sign-in');
+    await shot(page, 'sign-in-refused');
+    await context.close();
+
+    // The batches the tests made, as the list shows them.
+    const signed = await signIn();
+    await hasText(signed.page.locator('#batches-table'), 'dashboard audit');
+    await axe(signed.page, 'batches');
+    await shot(signed.page, 'batches');
+    await signed.context.close();
+  });
+});
