@@ -14,6 +14,7 @@ import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
 import type { ProcessItemResult } from '../workflows/contract';
 import { permanentFailureMessage, toRetryable } from './item-failures';
 import { timeItemAttempt } from './item-metrics';
+import { OutageOutlastsActivity, waitOutOutage, type OutagePolicy } from './outage';
 
 /** Input of the item chain: ids only. */
 export interface ProcessItemInput {
@@ -56,14 +57,23 @@ export type PersistConversation = (itemId: string, record: ConversationRecord) =
 export type ItemChainDeps = Parameters<typeof runItemChain>[0] & { itemMetrics?: ItemMetricsRecorder };
 
 async function runItemChain(
-  deps: { db: Db; generator: ConversationGenerator; scaffolding: ScaffoldingCache; rateLimiter?: RateLimiter },
+  deps: {
+    db: Db;
+    generator: ConversationGenerator;
+    scaffolding: ScaffoldingCache;
+    rateLimiter?: RateLimiter;
+    /** Set: every database call of the chain waits out an unreachable database (`waitOutOutage`) instead of failing the attempt. */
+    outage?: OutagePolicy;
+  },
   input: ProcessItemInput,
   /** The row when a lane already claimed it (`claimLaneItem`); null when it does not exist. */
   claimed?: BatchItemRow | null,
   persist: PersistConversation = (itemId, record) => completeItemWithConversation(deps.db, itemId, record),
 ): Promise<ItemChainResult> {
   const ctx = Context.current();
-  const item = claimed === undefined ? await claimItem(deps.db, input.itemId, new Date().toISOString()) : claimed;
+  const { outage } = deps;
+  const dbCall = <T>(what: string, run: () => Promise<T>): Promise<T> => (outage ? waitOutOutage(what, outage, run) : run());
+  const item = claimed === undefined ? await dbCall('claim', () => claimItem(deps.db, input.itemId, new Date().toISOString())) : claimed;
   if (!item) throw ApplicationFailure.nonRetryable(`batch item '${input.itemId}' does not exist`, 'ItemNotFound');
   if (item.status === 'completed')
     return { outcome: 'completed', position: item.position, conversationId: item.conversation_id ?? undefined, alreadyEnded: true };
@@ -73,7 +83,7 @@ async function runItemChain(
 
   let phase: 'generating' | 'waiting for a rate-limit slot' = 'generating';
   try {
-    const { template, persona, arc, topic } = await resolveScaffolding(deps.scaffolding, item);
+    const { template, persona, arc, topic } = await dbCall('scaffolding', () => resolveScaffolding(deps.scaffolding, item));
     const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }), {
       templateName: template.template_name,
     });
@@ -87,7 +97,8 @@ async function runItemChain(
         // one reservation, so with concurrency C and a limit of N a slot is at most about C / N seconds away: keep that
         // well under this activity's start-to-close timeout (10 minutes).
         phase = 'waiting for a rate-limit slot';
-        await deps.rateLimiter.waitForSlot(ctx.cancellationSignal);
+        const limiter = deps.rateLimiter;
+        await dbCall('rate-limit slot', () => limiter.waitForSlot(ctx.cancellationSignal));
         phase = 'generating';
       }
       result = await deps.generator.generate({
@@ -103,33 +114,37 @@ async function runItemChain(
     } finally {
       clearInterval(heartbeat);
     }
-    const conversationId = await persist(item.id, {
-      persona_id: persona.id,
-      emotional_arc_id: arc.id,
-      training_topic_id: topic.id,
-      template_id: template.id,
-      tier: item.tier,
-      conversation: result.conversation,
-      turn_count: result.conversation.turns.length,
-      model: result.model,
-      generator: result.generator,
-      is_synthetic: result.isSynthetic,
-      input_tokens: result.inputTokens,
-      output_tokens: result.outputTokens,
-      cost_usd: result.costUsd,
-    });
+    const conversationId = await dbCall('store conversation', () =>
+      persist(item.id, {
+        persona_id: persona.id,
+        emotional_arc_id: arc.id,
+        training_topic_id: topic.id,
+        template_id: template.id,
+        tier: item.tier,
+        conversation: result.conversation,
+        turn_count: result.conversation.turns.length,
+        model: result.model,
+        generator: result.generator,
+        is_synthetic: result.isSynthetic,
+        input_tokens: result.inputTokens,
+        output_tokens: result.outputTokens,
+        cost_usd: result.costUsd,
+      }),
+    );
     return { outcome: 'completed', position: item.position, conversationId };
   } catch (err) {
     if (ctx.cancellationSignal.aborted || isAbortError(err)) {
       throw new CancelledFailure(`item ${item.position} cancelled while ${phase}`);
     }
+    // The database's fault, not the item's: the lane holds the item, or Temporal retries it (outage budget spent).
+    if (err instanceof OutageOutlastsActivity || (err instanceof ApplicationFailure && err.type === 'InfrastructureUnavailable')) throw err;
     // Best-effort: keeps what the provider said for a person to read; never changes the outcome.
     await recordFailedGeneration(deps.db, { jobId: input.jobId, itemId: item.id, attempt: ctx.info.attempt, error: err }, (writeError) =>
       ctx.log.warn('could not record a failed generation', { itemId: item.id, error: String(writeError) }),
     );
     const message = permanentFailureMessage(err, ctx.info.attempt, input.maxInvalidOutputAttempts ?? 3);
     if (message === undefined) throw toRetryable(err);
-    await failItem(deps.db, item.id, message);
+    await dbCall('fail item', () => failItem(deps.db, item.id, message));
     return { outcome: 'failed', position: item.position, errorMessage: message };
   }
 }
