@@ -85,7 +85,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (stopped) return;
     stopped = true;
     process.removeListener('exit', killChildren);
-    watchdog.kill('SIGTERM');
+    if (watchdog.exitCode === null && watchdog.signalCode === null) {
+      // Waited for, so no part of the stack (the watchdog included) outlives stop().
+      const gone = new Promise((resolve) => watchdog.once('exit', resolve));
+      watchdog.kill('SIGTERM');
+      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    }
     for (const fn of stops.reverse()) await fn().catch(() => {});
     fs.rmSync(pidsFile, { force: true });
   };

@@ -219,7 +219,11 @@ describe('bulkgen dev', () => {
     await within(dev.exited, 60_000, 'bulkgen dev to exit after SIGINT');
     running = undefined;
 
-    const alive = procs.map((p) => p.pid).filter(isAlive);
+    // A moment's grace: tsx's esbuild service exits when it reads the end of its parent's pipe, a few ms later.
+    let alive = procs.map((p) => p.pid).filter(isAlive);
+    for (const until = Date.now() + 3000; alive.length > 0 && Date.now() < until; alive = alive.filter(isAlive)) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     // Record, then clean up, so a failure here leaves nothing running.
     for (const pid of alive) process.kill(pid, 'SIGKILL');
     expect(described(alive), `processes still alive after bulkgen dev exited\n${dev.output()}`).toEqual([]);
