@@ -27,6 +27,8 @@ export interface ChaosCase {
   items: { personas: number; arcs: number; topics: number; concurrency: number };
   /** Items completed before the fault. */
   faultAfter: number;
+  /** How the job must end (default `completed`: every item completed). */
+  outcome?: 'completed' | 'cancelled';
   run(stack: ChaosStack, during: string[], problems: string[], workflowId: string): Promise<{ outageMs: number; restoredAt: number }>;
 }
 
@@ -101,6 +103,39 @@ export function postgresKill(outageMs: number, long = false): ChaosCase {
       await postDuringOutage(stack, seed, during, problems, 'DATABASE_UNAVAILABLE');
       await readyDuringOutage(stack, during, problems, 'postgres');
       await waitingOnDatabase(stack, workflowId, during, problems);
+      await sleep(Math.max(0, outageMs - (Date.now() - t0)));
+      await stack.restartPostgres();
+      return { outageMs: Date.now() - t0, restoredAt: Date.now() };
+    },
+  };
+}
+
+/** Postgres killed, the batch cancelled (a Temporal signal) during the outage, Postgres restarted after `outageMs`. */
+export function postgresKillThenCancel(outageMs: number, long = false): ChaosCase {
+  return {
+    name: `Postgres SIGKILL, cancel signal during the outage, restart after ${outageMs / 1000} s`,
+    long,
+    outcome: 'cancelled',
+    items: { personas: 4, arcs: 5, topics: 2, concurrency: 4 },
+    faultAfter: 8,
+    async run(stack, during, problems, workflowId) {
+      stack.killPostgres();
+      const t0 = Date.now();
+      await sleep(2000);
+      await waitingOnDatabase(stack, workflowId, during, problems);
+      await stack.signal(workflowId, 'cancel');
+      during.push('cancel signalled');
+      // The cancel reaches the waiting lanes by their heartbeats: none is still pending a moment later.
+      const deadline = Date.now() + 5000;
+      let pending = 1;
+      while (pending > 0 && Date.now() < deadline) {
+        await sleep(250);
+        pending = (await stack.pendingHeartbeats(workflowId).catch(() => [])).filter(
+          (d) => (d as { waitingOn?: string } | null)?.waitingOn === 'database',
+        ).length;
+      }
+      during.push(`${pending} lanes still waiting ${Date.now() - t0 - 2000} ms after the cancel`);
+      if (pending > 0) problems.push(`${pending} lanes still wait on the database after the cancel`);
       await sleep(Math.max(0, outageMs - (Date.now() - t0)));
       await stack.restartPostgres();
       return { outageMs: Date.now() - t0, restoredAt: Date.now() };
@@ -225,12 +260,17 @@ export async function runCase(stack: ChaosStack, c: ChaosCase): Promise<ChaosRes
   if (before >= items) problems.push('the batch ended before the fault: make it longer');
   const { outageMs, restoredAt } = await c.run(stack, during, problems, workflowId);
   // Recovered: an item completes after the fault ended that had not before.
-  const atRestore = (await until('the database after the fault', 60_000, completedCount)) ?? 0;
-  await until(
-    'an item completed after the fault',
-    300_000,
-    async () => ((await completedCount()) ?? 0) > Math.max(atRestore, before) || atRestore >= items,
-  );
+  const atRestore = await until('the database after the fault', 60_000, async () => {
+    const n = await completedCount();
+    return n === undefined ? undefined : { n };
+  }).then((r) => r.n);
+  if (c.outcome !== 'cancelled') {
+    await until(
+      'an item completed after the fault',
+      300_000,
+      async () => ((await completedCount()) ?? 0) > Math.max(atRestore, before) || atRestore >= items,
+    );
+  }
   const recoverMs = Date.now() - restoredAt;
   const job = await until('the job to end', 600_000, async () => {
     const rows = await stack.sql<Record<string, unknown>>(`select * from public.batch_jobs where id = $1`, [jobId]);
@@ -258,7 +298,8 @@ export async function runCase(stack: ChaosStack, c: ChaosCase): Promise<ChaosRes
   ))!;
   const jobsAfter = await count(stack, 'select count(*) as n from public.batch_jobs', []);
   const failed = byStatus.failed ?? 0;
-  if (job.status !== 'completed') problems.push(`job ended ${String(job.status)}: ${String(job.error_message)}`);
+  const want = c.outcome ?? 'completed';
+  if (job.status !== want) problems.push(`job ended ${String(job.status)} (want ${want}): ${String(job.error_message)}`);
   if (failed > 0) {
     const why = await stack.sql<{ error_message: string }>(
       `select error_message from public.batch_items where batch_job_id = $1 and status = 'failed' limit 3`,
@@ -266,10 +307,19 @@ export async function runCase(stack: ChaosStack, c: ChaosCase): Promise<ChaosRes
     );
     problems.push(`${failed} items failed: ${why?.map((r) => r.error_message).join(' | ')}`);
   }
-  if ((byStatus.completed ?? 0) !== items) problems.push(`completed items ${byStatus.completed ?? 0} of ${items}`);
-  if ((byStatus.processing ?? 0) > 0) problems.push(`${byStatus.processing} items left processing`);
-  if (conversations !== items || withConversation !== items)
-    problems.push(`${conversations} conversations for ${withConversation} items (want ${items} each)`);
+  const completed = byStatus.completed ?? 0;
+  if (want === 'completed' && completed !== items) problems.push(`completed items ${completed} of ${items}`);
+  if (want === 'cancelled') {
+    if (completed + (byStatus.cancelled ?? 0) !== items)
+      problems.push(`completed ${completed} + cancelled ${byStatus.cancelled ?? 0} != ${items}`);
+    if (Number(job.cancelled_items) !== (byStatus.cancelled ?? 0))
+      problems.push(`cancelled_items ${String(job.cancelled_items)} != ${byStatus.cancelled ?? 0}`);
+    during.push(`ended cancelled: ${completed} completed, ${byStatus.cancelled ?? 0} cancelled`);
+  }
+  if ((byStatus.processing ?? 0) > 0 || (byStatus.queued ?? 0) > 0)
+    problems.push(`${byStatus.processing ?? 0} items left processing, ${byStatus.queued ?? 0} queued`);
+  if (conversations !== completed || withConversation !== completed)
+    problems.push(`${conversations} conversations for ${withConversation} items (want ${completed} each)`);
   if (Number(job.successful_items) !== (byStatus.completed ?? 0))
     problems.push(`successful_items ${String(job.successful_items)} != ${byStatus.completed ?? 0}`);
   if (Number(job.failed_items) !== failed) problems.push(`failed_items ${String(job.failed_items)} != ${failed}`);
@@ -302,6 +352,7 @@ export function chaosCases(long: boolean): ChaosCase[] {
     postgrestKill(10_000),
     temporalKill(10_000),
     postgresFreeze(10_000),
+    postgresKillThenCancel(10_000),
     postgresKill(60_000, true),
   ];
   return long ? all : all.filter((c) => !c.long);

@@ -162,6 +162,16 @@ export class ChaosStack {
     }
   }
 
+  /** Signals the workflow straight through Temporal (the API reads the job row first, which a database outage refuses). */
+  async signal(workflowId: string, name: string): Promise<void> {
+    const connection = await Connection.connect({ address: `127.0.0.1:${this.env.BULKGEN_TEMPORAL_PORT}` });
+    try {
+      await new Client({ connection, namespace: this.config.TEMPORAL_NAMESPACE }).workflow.getHandle(workflowId).signal(name);
+    } finally {
+      await connection.close();
+    }
+  }
+
   /** A query on a fresh connection; undefined while the database does not answer (within 2 s). */
   async sql<T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[] | undefined> {
     const client = new pg.Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 2000, query_timeout: 5000 });
