@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
  * Two tiers. `unit` needs no server: pure modules, the workflow on stub activities in Temporal's
  * time-skipping test server, history replay (`npm run test:unit`). `integration` runs against one
  * real local stack (Postgres, PostgREST behind the gateway, Temporal dev server) that its global
- * setup starts once; its files run one after another on 2 cores.
+ * setup starts once; its files run one after another on 2 cores. `chaos` (`npm run test:chaos`, the short set
+ * of `npm run chaos`) starts a stack of its own and breaks its real processes under running batches.
  */
 export default defineConfig({
   test: {
@@ -28,6 +29,15 @@ export default defineConfig({
           globalSetup: ['test/global-setup.ts'],
           pool: 'forks',
           testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          name: 'chaos',
+          include: ['test/chaos/**/*.test.ts'],
+          pool: 'forks',
+          testTimeout: 600_000,
           hookTimeout: 180_000,
         },
       },

@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { DEFAULTS } from '../src/config';
 import type { Db } from '../src/db/client';
 import { writeCheckpoint } from '../src/db/checkpoints';
 import { cancelOpenItems, countItems, pageQueuedItems, settleItems } from '../src/db/items';
@@ -28,6 +29,8 @@ export interface ActivityDeps {
   rateLimit?: RateLimit;
   /** This worker's item metrics (items by outcome, durations); undefined = nothing is counted. */
   itemMetrics?: ItemMetricsRecorder;
+  /** How long an item activity waits out an unreachable database (INFRA_OUTAGE_BUDGET_MS; default 6 hours). */
+  infraOutageBudgetMs?: number;
 }
 
 /**
@@ -65,10 +68,13 @@ export function createActivities(deps: ActivityDeps): ControlActivities & ItemAc
 
     /** See `processLane`. */
     async processLane(input) {
-      return processLane(chainDeps, {
-        ...input,
-        maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts,
-      });
+      return processLane(
+        { ...chainDeps, infraOutageBudgetMs: deps.infraOutageBudgetMs ?? DEFAULTS.infraOutageBudgetMs },
+        {
+          ...input,
+          maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts,
+        },
+      );
     },
 
     /** `failMessage`: the workflow gave up on the lane (its retries ran out): the item it was running fails with it. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Db } from '../src/db/client';
 import { completeItemWithConversation, type ConversationRecord } from '../src/db/conversations';
 import { recordFailedGeneration } from '../src/db/failed-generations';
@@ -15,6 +15,7 @@ import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
 import type { ProcessItemResult } from '../workflows/contract';
 import { permanentFailureMessage, toRetryable } from './item-failures';
 import { timeItemAttempt } from './item-metrics';
+import { OutageOutlastsActivity, waitOutOutage, type OutagePolicy } from './outage';
 
 /** Input of the item chain: ids only. */
 export interface ProcessItemInput {
@@ -57,13 +58,22 @@ export type PersistConversation = (itemId: string, record: ConversationRecord) =
 export type ItemChainDeps = Parameters<typeof runItemChain>[0] & { itemMetrics?: ItemMetricsRecorder };
 
 async function runItemChain(
-  deps: { db: Db; generator: ConversationGenerator; scaffolding: ScaffoldingCache; rateLimiter?: RateLimiter },
+  deps: {
+    db: Db;
+    generator: ConversationGenerator;
+    scaffolding: ScaffoldingCache;
+    rateLimiter?: RateLimiter;
+    /** Set: every database call of the chain waits out an unreachable database (`waitOutOutage`) instead of failing the attempt. */
+    outage?: OutagePolicy;
+  },
   input: ProcessItemInput,
   /** The row, claimed by the lane (`claimLaneItem`): processing, or ended before (a retry finds it so). */
   item: BatchItemRow,
   persist: PersistConversation = (itemId, record) => completeItemWithConversation(deps.db, itemId, record),
 ): Promise<ItemChainResult> {
   const ctx = Context.current();
+  const { outage } = deps;
+  const dbCall = <T>(what: string, run: () => Promise<T>): Promise<T> => (outage ? waitOutOutage(what, outage, run) : run());
   if (item.status === 'completed')
     return { outcome: 'completed', position: item.position, conversationId: item.conversation_id ?? undefined, alreadyEnded: true };
   if (item.status === 'failed')
@@ -72,7 +82,7 @@ async function runItemChain(
 
   let phase: 'generating' | 'waiting for a rate-limit slot' = 'generating';
   try {
-    const { template, persona, arc, topic } = await resolveScaffolding(deps.scaffolding, item);
+    const { template, persona, arc, topic } = await dbCall('scaffolding', () => resolveScaffolding(deps.scaffolding, item));
     const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }), {
       templateName: template.template_name,
     });
@@ -86,7 +96,8 @@ async function runItemChain(
         // one reservation, so with concurrency C and a limit of N a slot is at most about C / N seconds away: keep that
         // well under this activity's start-to-close timeout (10 minutes).
         phase = 'waiting for a rate-limit slot';
-        await deps.rateLimiter.waitForSlot(ctx.cancellationSignal);
+        const limiter = deps.rateLimiter;
+        await dbCall('rate-limit slot', () => limiter.waitForSlot(ctx.cancellationSignal));
         phase = 'generating';
       }
       result = await deps.generator.generate({
@@ -102,35 +113,39 @@ async function runItemChain(
     } finally {
       clearInterval(heartbeat);
     }
-    const conversationId = await persist(item.id, {
-      persona_id: persona.id,
-      emotional_arc_id: arc.id,
-      training_topic_id: topic.id,
-      template_id: template.id,
-      tier: item.tier,
-      conversation: result.conversation,
-      turn_count: result.conversation.turns.length,
-      model: result.model,
-      generator: result.generator,
-      is_synthetic: result.isSynthetic,
-      input_tokens: result.inputTokens,
-      output_tokens: result.outputTokens,
-      cost_usd: result.costUsd,
-      template_version: template.version,
-      prompt_sha256: createHash('sha256').update(prompt).digest('hex'),
-    });
+    const conversationId = await dbCall('store conversation', () =>
+      persist(item.id, {
+        persona_id: persona.id,
+        emotional_arc_id: arc.id,
+        training_topic_id: topic.id,
+        template_id: template.id,
+        tier: item.tier,
+        conversation: result.conversation,
+        turn_count: result.conversation.turns.length,
+        model: result.model,
+        generator: result.generator,
+        is_synthetic: result.isSynthetic,
+        input_tokens: result.inputTokens,
+        output_tokens: result.outputTokens,
+        cost_usd: result.costUsd,
+        template_version: template.version,
+        prompt_sha256: createHash('sha256').update(prompt).digest('hex'),
+      }),
+    );
     return { outcome: 'completed', position: item.position, conversationId };
   } catch (err) {
     if (ctx.cancellationSignal.aborted || isAbortError(err)) {
       throw new CancelledFailure(`item ${item.position} cancelled while ${phase}`);
     }
+    // The database's fault, not the item's: the lane holds the item, or Temporal retries it (outage budget spent).
+    if (err instanceof OutageOutlastsActivity || (err instanceof ApplicationFailure && err.type === 'InfrastructureUnavailable')) throw err;
     // Best-effort: keeps what the provider said for a person to read; never changes the outcome.
     await recordFailedGeneration(deps.db, { jobId: input.jobId, itemId: item.id, attempt: ctx.info.attempt, error: err }, (writeError) =>
       ctx.log.warn('could not record a failed generation', { itemId: item.id, error: String(writeError) }),
     );
     const message = permanentFailureMessage(err, ctx.info.attempt, input.maxInvalidOutputAttempts ?? 3);
     if (message === undefined) throw toRetryable(err);
-    await failItem(deps.db, item.id, message);
+    await dbCall('fail item', () => failItem(deps.db, item.id, message));
     return { outcome: 'failed', position: item.position, errorMessage: message };
   }
 }

@@ -3,7 +3,11 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { completeItemAndClaimNext } from '../src/db/conversations';
 import { claimLaneItem, type LaneClaim } from '../src/db/items';
 import type { ProcessLaneInput, ProcessLaneResult } from '../workflows/contract';
+import { OutageOutlastsActivity, waitOutOutage } from './outage';
 import { processItemChain, type ItemChainDeps, type PersistConversation } from './process-item';
+
+/** Time a lane keeps before its start-to-close timeout to end, holding its items, when the database is still away. */
+const DEADLINE_MARGIN_MS = 30_000;
 
 /**
  * A lane: one activity, one concurrency slot, running its items one after
@@ -27,9 +31,24 @@ import { processItemChain, type ItemChainDeps, type PersistConversation } from '
  * lane. Cancellation (delivered by the heartbeat after each item and during
  * generation) throws at once; the workflow asks the database what ended.
  */
-export async function processLane(deps: ItemChainDeps, input: ProcessLaneInput): Promise<ProcessLaneResult> {
+export async function processLane(
+  laneDeps: ItemChainDeps & { infraOutageBudgetMs?: number },
+  input: ProcessLaneInput,
+): Promise<ProcessLaneResult> {
   const ctx = Context.current();
   const started = Date.now();
+  const { infraOutageBudgetMs, ...chainDeps } = laneDeps;
+  // Database outages are waited out in the lane (no attempt of the item is spent), up to the budget, and never past
+  // the activity's own timeout: before it, the lane ends holding the item, which the workflow sends out again.
+  const timeoutMs = ctx.info.startToCloseTimeoutMs || 600_000;
+  const deps: ItemChainDeps =
+    infraOutageBudgetMs === undefined
+      ? chainDeps
+      : {
+          ...chainDeps,
+          outage: { budgetMs: infraOutageBudgetMs, deadline: started + Math.max(timeoutMs - DEADLINE_MARGIN_MS, timeoutMs / 2) },
+        };
+  const dbCall = <T>(what: string, run: () => Promise<T>): Promise<T> => (deps.outage ? waitOutOutage(what, deps.outage, run) : run());
   const results: ProcessLaneResult['results'] = [];
   let ran = 0;
   /** Ends the lane: items from `from` on are held (not started), for the workflow to send out again. */
@@ -42,7 +61,13 @@ export async function processLane(deps: ItemChainDeps, input: ProcessLaneInput):
     // A retry is about the item that failed: it runs that one and holds the others.
     const retrying = ctx.info.attempt > 1;
     if (retrying && ran > 0) return end(i);
-    const claim = claimedAhead ? claimedAhead.claim : await claimLaneItem(deps.db, itemId, new Date().toISOString());
+    let claim: LaneClaim | undefined;
+    try {
+      claim = claimedAhead ? claimedAhead.claim : await dbCall('claim', () => claimLaneItem(deps.db, itemId, new Date().toISOString()));
+    } catch (err) {
+      if (err instanceof OutageOutlastsActivity) return end(i);
+      throw err;
+    }
     claimedAhead = undefined;
     if (!claim) throw ApplicationFailure.nonRetryable(`batch item '${itemId}' does not exist`, 'ItemNotFound');
     if (claim.held) return end(i);
@@ -57,7 +82,13 @@ export async function processLane(deps: ItemChainDeps, input: ProcessLaneInput):
             return conversationId;
           };
     const chainInput = { jobId: input.jobId, itemId, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts };
-    const result = await processItemChain(deps, chainInput, claim.item, persist);
+    let result;
+    try {
+      result = await processItemChain(deps, chainInput, claim.item, persist);
+    } catch (err) {
+      if (err instanceof OutageOutlastsActivity) return end(i);
+      throw err;
+    }
     results.push({ ...result, id: itemId });
     if (wasOpen) ran++;
     // Throttled by the worker (maxHeartbeatThrottleInterval): how a cancel reaches a lane between items.

@@ -19,6 +19,7 @@ export const DEFAULTS = {
   anthropicMaxTokens: 4096,
   maxInvalidOutputAttempts: 3,
   workerMetricsFlushMs: 5000,
+  infraOutageBudgetMs: 6 * 3_600_000,
 } as const;
 
 /** The most output tokens @anthropic-ai/sdk allows a non-streaming request (it demands streaming above). */
@@ -161,6 +162,16 @@ const EnvSchema = z.object({
       .min(100, 'expected at least 100 milliseconds')
       .max(3_600_000, 'expected at most 3600000 milliseconds (an hour)')
       .default(DEFAULTS.workerMetricsFlushMs),
+  ),
+  // How long an item activity waits out an unreachable database (Postgres, PostgREST, gateway) before it gives
+  // up on the attempt; the wait costs the item no attempt (activities/outage.ts).
+  INFRA_OUTAGE_BUDGET_MS: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ error: 'expected a whole number of milliseconds' })
+      .int('expected a whole number of milliseconds')
+      .min(1000, 'expected at least 1000 milliseconds')
+      .default(DEFAULTS.infraOutageBudgetMs),
   ),
 });
 

@@ -4,7 +4,11 @@ import type { BatchItemRow } from '../domain/rows';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
-/** The next `limit` queued items after `afterPosition`, by position (uses the (job, position) index). */
+/**
+ * The next `limit` items after `afterPosition` that have not ended, by position (uses the (job, position) index).
+ * `processing` ones too: past the cursor nothing runs, so such an item is one a lane claimed and then held (it
+ * ended before the database came back, `activities/outage.ts`), which a run continued-as-new must page again.
+ */
 export async function pageQueuedItems(db: Db, jobId: string, afterPosition: number, limit: number): Promise<ItemRef[]> {
   return unwrap(
     'batch_items',
@@ -12,7 +16,7 @@ export async function pageQueuedItems(db: Db, jobId: string, afterPosition: numb
       .from('batch_items')
       .select('id, position')
       .eq('batch_job_id', jobId)
-      .eq('status', 'queued')
+      .in('status', ['queued', 'processing'])
       .gt('position', afterPosition)
       .order('position', { ascending: true })
       .limit(limit),

@@ -106,7 +106,8 @@ export async function listTemplates(db: Db, opts: { tier?: Tier; arcKey?: string
 
 /** The cheapest read that proves the database answers through the gateway (for readiness). */
 export async function pingDb(db: Db): Promise<void> {
-  const { error } = await db.from('batch_jobs').select('id', { head: true }).limit(1);
+  // A GET, not a HEAD: a failure's body (PostgREST's PGRST00x, the gateway's "PostgREST is unreachable") names the part down.
+  const { error } = await db.from('batch_jobs').select('id').limit(1);
   if (error) unwrap('batch_jobs', { data: null, error });
 }
 

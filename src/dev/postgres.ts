@@ -50,7 +50,11 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   return {
     url: `postgresql://${LOCAL_PG_USER}:${LOCAL_PG_PASSWORD}@127.0.0.1:${opts.port}/postgres?sslmode=disable`,
     pid: server?.pid,
-    stop: () => pg.stop(),
+    // The package waits for an 'exit' event: one that already happened (a crashed or killed server) would never come.
+    stop: async () => {
+      if (server && (server.exitCode !== null || server.signalCode !== null)) return;
+      await pg.stop();
+    },
   };
 }
 

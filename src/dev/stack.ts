@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -38,7 +39,9 @@ export interface Stack {
  * Starts the local stack: Postgres (unless DATABASE_URL is set), PostgREST
  * behind a Supabase-style gateway (unless SUPABASE_URL is set), the Temporal
  * dev server (unless TEMPORAL_ADDRESS is set), then optionally a worker and
- * the API. Applies migrations, writes `.bulkgen/dev.env`. If any part fails,
+ * the API. Applies migrations, writes `.bulkgen/dev.env` last, once the worker
+ * polls and the API listens. A watchdog process stops every part if this
+ * process dies without stopping them (SIGKILL). If any part fails,
  * every part already started is stopped before the error is thrown.
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -64,13 +67,35 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }
   };
   process.once('exit', killChildren);
+  // A SIGKILLed parent runs no 'exit' listener: the watchdog (a process of its own) then stops what this lists.
+  const pidsFile = path.join(dataDir, 'stack.pids');
+  const watched: Array<{ name: string; pid: number; signal: NodeJS.Signals }> = [];
+  const watch = (name: string, pid: number | undefined, signal: NodeJS.Signals = 'SIGTERM') => {
+    if (pid === undefined) return;
+    watched.push({ name, pid, signal });
+    fs.writeFileSync(pidsFile, JSON.stringify(watched));
+  };
+  const watchdog = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'stack-watchdog.js'), String(process.pid), pidsFile], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  watchdog.unref();
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     process.removeListener('exit', killChildren);
+    if (watchdog.exitCode === null && watchdog.signalCode === null) {
+      // Waited for, so no part of the stack (the watchdog included) outlives stop().
+      const gone = new Promise((resolve) => watchdog.once('exit', resolve));
+      watchdog.kill('SIGTERM');
+      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    }
     for (const fn of stops.reverse()) await fn().catch(() => {});
+    fs.rmSync(pidsFile, { force: true });
   };
+  // A dev.env left by an earlier run would tell a waiting tool that this stack is ready.
+  fs.rmSync(path.join(dataDir, 'dev.env'), { force: true });
 
   const ownPostgres = !env.DATABASE_URL;
   const ownSupabase = !env.SUPABASE_URL;
@@ -108,6 +133,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       });
       const t = temporal;
       children.push(t);
+      watch('temporal', t.child.pid);
       stops.push(() => t.stop());
     }
 
@@ -120,6 +146,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         pids.splice(0);
       });
       if (pg.pid) pids.push(pg.pid);
+      watch('postgres', pg.pid, 'SIGINT');
       databaseUrl = pg.url;
       await bootstrapLocalRoles(databaseUrl);
     }
@@ -146,6 +173,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         logFile: path.join(logDir, 'postgrest.log'),
       });
       children.push(postgrest);
+      watch('postgrest', postgrest.child.pid);
       stops.push(() => postgrest.stop());
       await Promise.race([
         waitForPort(config.BULKGEN_POSTGREST_PORT, 30_000),
@@ -180,7 +208,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       API_URL: `http://127.0.0.1:${config.PORT}`,
       API_KEY: apiKey,
     };
-    const devEnvFile = writeDevEnv(dataDir, devEnv);
 
     const childEnv = { ...env, ...devEnv, API_KEYS: [apiKey, ...config.API_KEYS].join(',') };
     const bin = path.join(PROJECT_ROOT, 'bin', 'bulkgen.js');
@@ -192,17 +219,34 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         logFile: path.join(logDir, `${role}.log`),
       });
       children.push(proc);
+      watch(role, proc.child.pid);
       stops.push(() => proc.stop(10_000));
-      if (role === 'api') await waitForPort(config.PORT, 60_000);
-      if (proc.child.exitCode !== null) {
-        throw new BulkgenError('STACK_START_FAILED', { component: role, detail: tailOf(proc.logFile) });
-      }
+      const failed = proc.exited.then((code) => {
+        throw new BulkgenError('STACK_START_FAILED', { component: role, detail: `exited (${String(code)}):\n${tailOf(proc.logFile)}` });
+      });
+      failed.catch(() => {});
+      const ready = role === 'api' ? waitForPort(config.PORT, 60_000) : waitForLogLine(proc.logFile, WORKER_READY_LINE, 60_000);
+      await Promise.race([ready, failed]);
     }
+    // Last: a tool that waits for dev.env finds every part answering, the worker polling and the API listening.
+    const devEnvFile = writeDevEnv(dataDir, devEnv);
     return { env: devEnv, dataDir, devEnvFile, stop };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** What `bulkgen worker` prints once it polls its task queue (src/cli/commands/worker.ts). */
+const WORKER_READY_LINE = 'worker: polling task queue';
+
+async function waitForLogLine(file: string, line: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (fs.existsSync(file) && fs.readFileSync(file, 'utf8').includes(line)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new BulkgenError('STACK_START_FAILED', { component: 'worker', detail: `no '${line}' in ${timeoutMs} ms:\n${tailOf(file)}` });
 }
 
 async function waitForRest(url: string, key: string): Promise<void> {

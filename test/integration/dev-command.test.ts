@@ -41,8 +41,8 @@ interface DevProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function startDev(): DevProcess {
-  const child = spawn(process.execPath, [BIN, 'dev', '--no-worker', '--no-api'], {
+function startDev(parts: string[] = ['--no-worker', '--no-api']): DevProcess {
+  const child = spawn(process.execPath, [BIN, 'dev', ...parts], {
     cwd: PROJECT_ROOT,
     env: devEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -219,7 +219,11 @@ describe('bulkgen dev', () => {
     await within(dev.exited, 60_000, 'bulkgen dev to exit after SIGINT');
     running = undefined;
 
-    const alive = procs.map((p) => p.pid).filter(isAlive);
+    // A moment's grace: tsx's esbuild service exits when it reads the end of its parent's pipe, a few ms later.
+    let alive = procs.map((p) => p.pid).filter(isAlive);
+    for (const until = Date.now() + 3000; alive.length > 0 && Date.now() < until; alive = alive.filter(isAlive)) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     // Record, then clean up, so a failure here leaves nothing running.
     for (const pid of alive) process.kill(pid, 'SIGKILL');
     expect(described(alive), `processes still alive after bulkgen dev exited\n${dev.output()}`).toEqual([]);
@@ -261,4 +265,48 @@ describe('bulkgen dev', () => {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
   }, 120_000);
+
+  it('with worker and API: writes dev.env only once both answer; SIGKILLed, its watchdog stops every part', async () => {
+    fs.rmSync(DATA_DIR, { recursive: true, force: true });
+    const dev = startDev([]);
+    running = dev;
+    // Poll faster than a person would: the file must not appear before the API answers.
+    const env = await within(
+      (async () => {
+        for (;;) {
+          if (dev.child.exitCode !== null || dev.child.signalCode !== null) throw new Error(`bulkgen dev exited\n${dev.output()}`);
+          if (fs.existsSync(DEV_ENV_FILE)) {
+            const parsed = readDotenv(DEV_ENV_FILE);
+            if (parsed.API_KEY) return parsed;
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })(),
+      180_000,
+      `${DEV_ENV_FILE}`,
+    );
+    const health = await fetch(`${env.API_URL}/healthz`);
+    expect(health.status).toBe(200);
+    expect(fs.readFileSync(path.join(DATA_DIR, 'logs', 'worker.log'), 'utf8')).toContain('worker: polling task queue');
+
+    const procs = processesOf(dev.child.pid!);
+    expect(procs.some((p) => p.cmdline.includes('stack-watchdog.js'))).toBe(true);
+    expect(procs.some((p) => p.cmdline.includes(' worker'))).toBe(true);
+    dev.child.kill('SIGKILL');
+    await within(dev.exited, 10_000, 'bulkgen dev to die');
+    running = undefined;
+    const deadline = Date.now() + 30_000;
+    let alive = procs.map((p) => p.pid).filter(isAlive);
+    while (alive.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      alive = alive.filter(isAlive);
+    }
+    for (const pid of alive) process.kill(pid, 'SIGKILL');
+    expect(
+      alive.map((pid) => `${pid} ${procs.find((p) => p.pid === pid)?.cmdline}`),
+      'processes that outlived a SIGKILLed bulkgen dev',
+    ).toEqual([]);
+    expect(await busyPorts()).toEqual([]);
+    expect(await isPortFree(Number(new URL(env.API_URL!).port))).toBe(true);
+  }, 300_000);
 });

@@ -36,6 +36,7 @@ export function registerWorker(program: Command): void {
         itemMetrics,
         generator,
         maxInvalidOutputAttempts: config.GENERATOR_MAX_INVALID_ATTEMPTS,
+        infraOutageBudgetMs: config.INFRA_OUTAGE_BUDGET_MS,
         rateLimit,
       });
       const limitNote = rateLimit
