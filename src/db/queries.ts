@@ -47,10 +47,16 @@ export async function listJobsPage(db: Db, opts: { limit: number; status?: JobSt
 export async function listItemsPage(
   db: Db,
   jobId: string,
-  opts: { limit: number; status?: ItemStatus; afterPosition?: number },
+  opts: { limit: number; status?: ItemStatus; afterPosition?: number; cell?: CoverageCellKey },
 ): Promise<BatchItemRow[]> {
   let query = db.from('batch_items').select('*').eq('batch_job_id', jobId);
   if (opts.status) query = query.eq('status', opts.status);
+  if (opts.cell) {
+    query = query
+      .eq('parameters->>persona_id', opts.cell.personaId)
+      .eq('parameters->>emotional_arc_id', opts.cell.emotionalArcId)
+      .eq('parameters->>training_topic_id', opts.cell.topicId);
+  }
   if (opts.afterPosition !== undefined) query = query.gt('position', opts.afterPosition);
   return unwrap('batch_items', await query.order('position', { ascending: true }).limit(opts.limit + 1));
 }
@@ -113,6 +119,13 @@ export async function pingDb(db: Db): Promise<void> {
 
 function quote(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** One persona x arc x topic cell of a job, by its ids. */
+export interface CoverageCellKey {
+  personaId: string;
+  emotionalArcId: string;
+  topicId: string;
 }
 
 /** One persona x arc x topic cell of a job: its scaffolding and its items by status. */

@@ -12,7 +12,8 @@ import type { Config } from '../../src/config';
 import type { Db } from '../../src/db/client';
 import { PROJECT_ROOT } from '../../src/project-root';
 import { cancelSignal } from '../../workflows/messages';
-import { jobRow } from '../helpers/batches';
+import { createOfflineGenerator, PermanentGenerationError, type ConversationGenerator } from '../../src/generation';
+import { conversationCount, jobRow, submit } from '../helpers/batches';
 import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { observedGenerator } from '../helpers/generators';
 
@@ -272,6 +273,82 @@ describe('dashboard (headless Chromium)', () => {
     expect(await forged.text()).toContain('CSRF');
     expect((await db.from('batch_jobs').select('id', { count: 'exact', head: true })).count).toBe(before);
     expect(await jobsNamed('csrf-less')).toEqual([]);
+    await context.close();
+  });
+
+  it('an ended batch with failed items: the coverage grid shows each cell as the database counts it; Retry runs exactly the failed ones', async () => {
+    // The batch first runs on a task queue of its own whose generator refuses, for good, every request about one topic;
+    // the retry the button starts runs on the app's queue, whose generator is healthy.
+    const blocked = seed.topics[1]!.id;
+    const offline = createOfflineGenerator({ latencyMs: 0, failureRate: 0 });
+    const refusing: ConversationGenerator = {
+      name: 'offline',
+      async generate(req) {
+        if (req.topic.id === blocked) throw new PermanentGenerationError('400 from the stand-in: this topic is refused', { status: 400 });
+        return offline.generate(req);
+      },
+    };
+    const first = testConfig({ API_KEYS: KEY });
+    const firstWorker = await startTestWorker(first, { db, generator: refusing });
+    const name = 'dashboard retry';
+    const submitted = await submit(
+      { config: first, db, client },
+      {
+        name,
+        personaIds: [seed.personas[0]!.id],
+        emotionalArcIds: seed.arcs.slice(0, 2).map((a) => a.id),
+        topicIds: seed.topics.slice(0, 3).map((t) => t.id),
+      },
+    );
+    started.push(submitted.jobId);
+    await client.workflow.getHandle(submitted.workflowId).result();
+    await firstWorker.stop();
+    expect(await jobRow(db, submitted.jobId)).toMatchObject({ status: 'completed', successful_items: 4, failed_items: 2 });
+
+    const { context, page } = await signIn();
+    await page.goto(`${base}/ui/batches/${submitted.jobId}/coverage`);
+    const cells = page.locator('table.coverage td.cell');
+    await count(cells, 6);
+    await count(page.locator('table.coverage td.cell-failed'), 2);
+    await count(page.locator('table.coverage td.cell-completed'), 4);
+    // Each cell as batch_items counts it.
+    const items = (await db.from('batch_items').select('status, parameters').eq('batch_job_id', submitted.jobId)).data!;
+    for (const item of items) {
+      const p = item.parameters as { persona_id: string; emotional_arc_id: string; training_topic_id: string };
+      const link = page.locator(`a[href$="persona=${p.persona_id}&arc=${p.emotional_arc_id}&topic=${p.training_topic_id}"]`);
+      await hasText(link, item.status === 'completed' ? '1/1' : '0/1 (1✗ 0⊘)');
+    }
+    await axe(page, 'coverage');
+    await shot(page, 'coverage');
+    // A failed cell links to its one item.
+    await page.locator('table.coverage td.cell-failed a').first().click();
+    await count(page.locator('tbody tr'), 1);
+    await hasText(page.locator('tbody'), 'this topic is refused');
+
+    await page.goto(`${base}/ui/batches/${submitted.jobId}`);
+    const retry = page.getByRole('button', { name: /Retry failed items/ });
+    await hasText(retry, 'only the 2 failed items run again');
+    expect(await page.getByRole('button', { name: /Retry failed and cancelled/ }).count()).toBe(0);
+    await axe(page, 'batch (ended, failed items)');
+    await shot(page, 'batch-retry');
+    await retry.click();
+    await hasText(page.locator('#action-result'), 'Retry 1 started: 2 items queued again (failed)');
+    await waitFor(
+      async () => (await jobRow(db, submitted.jobId)).status === 'completed' && (await jobRow(db, submitted.jobId)).failed_items === 0,
+      30_000,
+      'the retry to complete',
+    );
+    expect(await jobRow(db, submitted.jobId)).toMatchObject({
+      status: 'completed',
+      successful_items: 6,
+      failed_items: 0,
+      completed_items: 6,
+      retry_count: 1,
+    });
+    expect(await conversationCount(db, submitted.jobId)).toBe(6);
+    await page.reload();
+    await hasText(page.locator('#live'), 'completed');
+    expect(await page.getByRole('button', { name: /Retry failed items/ }).count()).toBe(0);
     await context.close();
   });
 

@@ -10,14 +10,16 @@ import { Eta } from 'eta';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { estimateBatch } from '../../batches/estimate';
 import { ALLOWED_FROM, queryProgress, signalJob, type JobAction } from '../../batches/control';
+import { retryBatch } from '../../batches/retry';
 import { submitParsedBatch } from '../../batches/submit';
 import { listFailedGenerations } from '../../db/failed-generations';
 import { getJob } from '../../db/jobs';
-import { failureGroups, findConversation, findItem, listItemsPage, listJobsPage, listTemplates } from '../../db/queries';
+import { failureGroups, findConversation, findItem, jobCoverage, listItemsPage, listJobsPage, listTemplates } from '../../db/queries';
 import { listScaffolding } from '../../db/scaffolding';
 import { describeIssues, StartBatchRequest } from '../../domain/batch-request';
 import { ITEM_STATUSES, JOB_STATUSES, TERMINAL_JOB_STATUSES, TIERS } from '../../domain/enums';
 import type { BatchJobRow } from '../../domain/rows';
+import type { CoverageCell, CoverageCellKey } from '../../db/queries';
 import { MAX_CONCURRENCY, MAX_ITEMS_PER_BATCH } from '../../domain/limits';
 import { BulkgenError, isBulkgenError } from '../../errors';
 import { exportConversationLines } from '../../export/jsonl';
@@ -224,6 +226,23 @@ export const uiPlugin: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       }
       return control(request, reply, uuidParam(request.params.id), 'setConcurrency', value);
     });
+    ui.post<{ Params: { id: string } }>(`/batches/:id/retry`, async (request, reply) => {
+      const jobId = uuidParam(request.params.id);
+      const withCancelled = field(request.body as FormBody, 'statuses') === 'failed,cancelled';
+      const retry = await retryBatch(deps, jobId, { statuses: withCancelled ? ['failed', 'cancelled'] : ['failed'] });
+      const done = `Retry ${retry.retry} started: ${formatters.int(retry.items)} items queued again (${retry.statuses.join(' and ')}).`;
+      if (isHtmx(request)) return reply.type('text/html; charset=utf-8').view('partials/message', { kind: 'done', message: done });
+      return reply.redirect(`${UI_PREFIX}/batches/${jobId}`, 303);
+    });
+    ui.get<{ Params: { id: string } }>(`/batches/:id/coverage`, async (request, reply) => {
+      const job = await getJob(db, uuidParam(request.params.id));
+      return page(reply, 'coverage', {
+        title: `Coverage of ${job.name}`,
+        nav: 'batches',
+        job: toJob(job),
+        ...coverageGrid(await jobCoverage(db, job.id)),
+      });
+    });
     ui.get<{ Params: { id: string } }>(`/batches/:id/export`, async (request, reply) => {
       const job = await getJob(db, uuidParam(request.params.id));
       const stream = Readable.from(exportConversationLines(db, job.id, { status: 'completed' }), { objectMode: false });
@@ -240,7 +259,8 @@ export const uiPlugin: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       const status = oneOf(ITEM_STATUSES, field(query, 'status'));
       const cursor = field(query, 'cursor');
       const limit = 50;
-      const rows = await listItemsPage(db, job.id, { status, limit, afterPosition: cursor ? decodeItemCursor(cursor) : undefined });
+      const cell = cellParam(query);
+      const rows = await listItemsPage(db, job.id, { status, limit, afterPosition: cursor ? decodeItemCursor(cursor) : undefined, cell });
       const items = rows.slice(0, limit);
       const last = items[items.length - 1];
       const names = await scaffoldingNames(deps);
@@ -252,6 +272,8 @@ export const uiPlugin: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         status: status ?? '',
         items: items.map(toBatchItem),
         names,
+        cell: cell ?? null,
+        cellQuery: cell ? `&persona=${cell.personaId}&arc=${cell.emotionalArcId}&topic=${cell.topicId}` : '',
         cursor: cursor ?? null,
         nextCursor: rows.length > limit && last ? encodeItemCursor(last.position) : null,
       });
@@ -360,8 +382,59 @@ async function batchView(deps: ApiDeps, row: BatchJobRow, temporalUi: string) {
     failures,
     remaining: Math.max(0, job.totalItems - job.completedItems - job.cancelledItems),
     ended: TERMINAL_JOB_STATUSES.includes(job.status),
-    can: { pause: allows('pause'), resume: allows('resume'), cancel: allows('cancel'), concurrency: allows('setConcurrency') },
+    can: {
+      pause: allows('pause'),
+      resume: allows('resume'),
+      cancel: allows('cancel'),
+      concurrency: allows('setConcurrency'),
+      // A retry takes an ended job's failed items, optionally with its cancelled ones (never cancelled alone).
+      retry: TERMINAL_JOB_STATUSES.includes(job.status) && job.failedItems > 0,
+      retryWithCancelled: TERMINAL_JOB_STATUSES.includes(job.status) && job.cancelledItems > 0,
+    },
     temporalUrl: `${temporalUi}/namespaces/${deps.config.TEMPORAL_NAMESPACE}/workflows/${workflowIdFor(job.id)}`,
+  };
+}
+
+/** A coverage cell's ids from the items page's query (all three or none). */
+function cellParam(query: FormBody): CoverageCellKey | undefined {
+  const [personaId, emotionalArcId, topicId] = [field(query, 'persona'), field(query, 'arc'), field(query, 'topic')];
+  if (!personaId || !emotionalArcId || !topicId) return undefined;
+  return { personaId: uuidParam(personaId), emotionalArcId: uuidParam(emotionalArcId), topicId: uuidParam(topicId) };
+}
+
+/** The outcome a coverage cell is shown as: the worst of its items first. */
+function cellOutcome(c: CoverageCell): 'failed' | 'cancelled' | 'processing' | 'completed' {
+  if (c.failed > 0) return 'failed';
+  if (c.cancelled > 0) return 'cancelled';
+  if (c.queued + c.processing > 0) return 'processing';
+  return 'completed';
+}
+
+/** The coverage as a grid: persona x arc by rows, topics by columns, in the job's order. */
+function coverageGrid(cells: CoverageCell[]) {
+  const topics = new Map<string, { id: string; label: string }>();
+  const rows = new Map<
+    string,
+    { personaId: string; arcId: string; label: string; cells: Map<string, CoverageCell & { outcome: string }> }
+  >();
+  const totals = { total: 0, queued: 0, processing: 0, completed: 0, failed: 0, cancelled: 0 };
+  for (const c of cells) {
+    topics.set(c.training_topic_id, { id: c.training_topic_id, label: c.topic_name ?? c.topic_key ?? c.training_topic_id });
+    const key = `${c.persona_id}/${c.emotional_arc_id}`;
+    const row = rows.get(key) ?? {
+      personaId: c.persona_id,
+      arcId: c.emotional_arc_id,
+      label: `${c.persona_name ?? c.persona_key ?? c.persona_id} × ${c.arc_name ?? c.arc_key ?? c.emotional_arc_id}`,
+      cells: new Map(),
+    };
+    row.cells.set(c.training_topic_id, { ...c, outcome: cellOutcome(c) });
+    rows.set(key, row);
+    for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += c[k];
+  }
+  return {
+    topics: [...topics.values()],
+    rows: [...rows.values()].map((r) => ({ ...r, cells: Object.fromEntries(r.cells) })),
+    totals,
   };
 }
 
