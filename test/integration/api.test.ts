@@ -263,7 +263,7 @@ describe('REST API', () => {
       {
         what: 'an unknown persona id',
         payload: () => ({ ...body('unknown persona'), personaIds: [randomUUID()] }),
-        status: 400,
+        status: 422,
         code: 'UNKNOWN_REFERENCE',
         names: ['personaIds', 'unknown persona id'],
       },
