@@ -287,7 +287,7 @@ describe('REST API', () => {
         status: 401,
         code: 'UNAUTHORIZED',
       },
-      { what: 'a body that is not JSON', payload: () => '{"name": ', status: 400, code: 'VALIDATION_FAILED' },
+      { what: 'a body that is not JSON', payload: () => '{"name": ', status: 400, code: 'INVALID_JSON' },
     ];
 
     for (const c of cases) {
