@@ -20,6 +20,8 @@ export const DEFAULTS = {
   maxInvalidOutputAttempts: 3,
   workerMetricsFlushMs: 5000,
   infraOutageBudgetMs: 6 * 3_600_000,
+  apiAuthFailureLimit: 20,
+  apiAuthFailureWindowS: 300,
 } as const;
 
 /** The most output tokens @anthropic-ai/sdk allows a non-streaming request (it demands streaming above). */
@@ -172,6 +174,24 @@ const EnvSchema = z.object({
       .int('expected a whole number of milliseconds')
       .min(1000, 'expected at least 1000 milliseconds')
       .default(DEFAULTS.infraOutageBudgetMs),
+  ),
+  // Failed authentications one address may make per window before /v1 refuses it (429); see src/api/auth.ts.
+  API_AUTH_FAILURE_LIMIT: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ error: 'expected a whole number of failed authentications' })
+      .int('expected a whole number of failed authentications')
+      .min(1, 'expected at least 1')
+      .default(DEFAULTS.apiAuthFailureLimit),
+  ),
+  API_AUTH_FAILURE_WINDOW_S: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ error: 'expected a whole number of seconds' })
+      .int('expected a whole number of seconds')
+      .min(1, 'expected at least 1 second')
+      .max(86_400, 'expected at most 86400 seconds (a day)')
+      .default(DEFAULTS.apiAuthFailureWindowS),
   ),
 });
 

@@ -1,3 +1,4 @@
+import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -11,7 +12,7 @@ import {
 import { z } from 'zod';
 import { BEARER_SCHEME, bearerAuth } from './auth';
 import type { ApiDeps } from './deps';
-import { installErrorHandling } from './errors';
+import { installErrorHandling, installJsonParser, trackRouteMethods } from './errors';
 import { registerMetrics } from './metrics';
 import { batchControlRoutes } from './routes/batch-control';
 import { batchEventsRoutes } from './routes/batch-events';
@@ -51,7 +52,10 @@ export async function buildApp(deps: BuildAppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandling(app, config.TEMPORAL_ADDRESS);
+  installJsonParser(app);
+  installErrorHandling(app, config.TEMPORAL_ADDRESS, trackRouteMethods(app));
+  // Only the /v1 auth hook uses it (app.createRateLimit): nothing else is rate limited.
+  await app.register(fastifyRateLimit, { global: false });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -85,7 +89,10 @@ export async function buildApp(deps: BuildAppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, deps);
   await app.register(
     async (v1) => {
-      v1.addHook('onRequest', bearerAuth(config.API_KEYS));
+      v1.addHook(
+        'onRequest',
+        bearerAuth(app, config.API_KEYS, { maxFailures: config.API_AUTH_FAILURE_LIMIT, windowMs: config.API_AUTH_FAILURE_WINDOW_S * 1000 }),
+      );
       await v1.register(batchRoutes, deps);
       await v1.register(batchControlRoutes, deps);
       await v1.register(batchEventsRoutes, deps);

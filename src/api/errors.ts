@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { isResponseSerializationError } from 'fastify-type-provider-zod';
 import { BulkgenError, isBulkgenError } from '../errors';
 import { isTemporalUnreachable, temporalUnavailable } from '../temporal/errors';
@@ -116,13 +116,87 @@ export function errorBody(err: BulkgenError): ReturnType<BulkgenError['toJSON']>
   return { error: { ...body.error, message } };
 }
 
+/** How deep a JSON body may nest: a start body needs 3 levels; deeper input only costs stack. */
+export const MAX_JSON_DEPTH = 32;
+
+/** The deepest nesting of `[` and `{` outside strings, stopping as soon as it passes `max`. */
+function nestingOver(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * Replaces fastify's JSON body parser with one that answers in the catalogue: an empty or
+ * malformed body (or one with `__proto__` / `constructor.prototype` keys) is INVALID_JSON naming
+ * what is wrong, a body nesting deeper than {@link MAX_JSON_DEPTH} is BODY_TOO_DEEP (checked before
+ * parsing, so no deep value reaches a validator or an error message). The route's body limit still
+ * applies (PAYLOAD_TOO_LARGE). A NUL byte cannot stand unescaped in JSON; an escaped one (`\u0000`)
+ * is refused by the field's schema (see `src/domain/text.ts`).
+ */
+export function installJsonParser(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(new BulkgenError('INVALID_JSON', { detail: 'the body is empty' }), undefined);
+    if (nestingOver(text, MAX_JSON_DEPTH)) return done(new BulkgenError('BODY_TOO_DEEP', { max: MAX_JSON_DEPTH }), undefined);
+    void parse(request, text, (err, value) => {
+      if (err) done(new BulkgenError('INVALID_JSON', { detail: err.message }), undefined);
+      else done(null, value);
+    });
+  });
+}
+
+/**
+ * The methods each route pattern answers, collected as routes are added (call before registering
+ * any): the not-found handler tells a known path with another method (405 and `Allow`) from an
+ * unknown path (404).
+ */
+export function trackRouteMethods(app: FastifyInstance): (path: string) => string[] {
+  const routes: Array<{ pattern: RegExp; methods: string[] }> = [];
+  app.addHook('onRoute', (route) => {
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]) as HTTPMethods[];
+    const source = route.url
+      .split('/')
+      .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/');
+    routes.push({ pattern: new RegExp(`^${source}$`), methods: methods.map((m) => m.toUpperCase()) });
+  });
+  return (path) => [...new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => r.methods))].sort();
+}
+
 /**
  * Installs the one error handler and the not-found handler: every error
  * answers `{ error: { code, message, details? } }` with the catalogue's
  * status, and a 5xx body never carries a stack trace (it is logged instead).
+ * A path that exists with other methods answers 405 METHOD_NOT_ALLOWED with `Allow`.
  */
-export function installErrorHandling(app: FastifyInstance, temporalAddress: string): void {
+export function installErrorHandling(app: FastifyInstance, temporalAddress: string, methodsOf: (path: string) => string[]): void {
+  const methodNotAllowed = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
+    const path = request.url.split('?')[0]!;
+    const allow = methodsOf(path);
+    if (allow.length === 0 || allow.includes(request.method)) return undefined;
+    const err = new BulkgenError('METHOD_NOT_ALLOWED', { method: request.method, path, allow: allow.join(', ') }, { allow });
+    return reply.status(err.status).header('allow', allow.join(', ')).send(err.toJSON());
+  };
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    // fastify refuses some requests before routing (a QUERY without a content type): a method the path does not have is 405 all the same.
+    if (request.routeOptions.url === undefined) {
+      const refused = methodNotAllowed(request, reply);
+      if (refused) return refused;
+    }
     const mapped = toBulkgenError(err, request, temporalAddress);
     if (mapped.status >= 500) request.log.error({ err, code: mapped.code }, 'request failed');
     else request.log.info({ code: mapped.code, message: mapped.message }, 'request rejected');
@@ -130,6 +204,8 @@ export function installErrorHandling(app: FastifyInstance, temporalAddress: stri
     return reply.status(mapped.status).send(errorBody(mapped));
   });
   app.setNotFoundHandler((request, reply) => {
+    const refused = methodNotAllowed(request, reply);
+    if (refused) return refused;
     const err = new BulkgenError('NOT_FOUND', { what: `route ${request.method} ${request.url.split('?')[0]}` });
     return reply.status(err.status).send(err.toJSON());
   });

@@ -11,7 +11,9 @@ import {
   Tier,
 } from '../domain/enums';
 import { MAX_CONCURRENCY } from '../domain/limits';
+import { pgText } from '../domain/text';
 import { ERROR_CATALOGUE, type ErrorCode } from '../errors';
+import { ITEM_CURSOR_PATTERN, JOB_CURSOR_PATTERN } from './cursor';
 
 /**
  * The API's zod schemas: request parts and one response schema per status
@@ -44,28 +46,40 @@ const limit = z.coerce
   .min(1, 'expected a whole number from 1 to 100')
   .max(100, 'expected a whole number from 1 to 100')
   .default(20);
-const cursor = z.string().min(1).max(512).optional().describe('opaque: the nextCursor of the previous page');
 
 export const ListJobsQuery = z.strictObject({
   status: z.enum(JOB_STATUSES, { error: `expected one of ${JOB_STATUSES.join(', ')}` }).optional(),
   limit,
-  cursor,
+  cursor: z
+    .string()
+    .regex(JOB_CURSOR_PATTERN, 'expected the nextCursor of a previous page: <created_at in microseconds>.<job id>')
+    .optional()
+    .describe('the nextCursor of the previous page: `<created_at in microseconds since 1970>.<job id>`; the page starts after that job'),
 });
 
 export const ListItemsQuery = z.strictObject({
   status: z.enum(ITEM_STATUSES, { error: `expected one of ${ITEM_STATUSES.join(', ')}` }).optional(),
   limit,
-  cursor,
+  cursor: z
+    .string()
+    .regex(ITEM_CURSOR_PATTERN, 'expected the nextCursor of a previous page: an item position')
+    .optional()
+    .describe('the nextCursor of the previous page: the last position it held; the page starts after it'),
 });
 
 export const ListTemplatesQuery = z.strictObject({
   tier: z.enum(TIERS, { error: `expected one of ${TIERS.join(', ')}` }).optional(),
-  arc: z.string().trim().min(1).max(200).optional().describe("an emotional arc's arcKey, e.g. fear_to_confidence"),
+  arc: pgText({ max: 200, notBlank: true }).optional().describe("an emotional arc's arcKey, e.g. fear_to_confidence"),
 });
 
 /** `Idempotency-Key`: the same key returns the same job and starts nothing new. */
 export const SubmitHeaders = z.looseObject({
-  'idempotency-key': z.string().trim().min(1).max(255).optional(),
+  // Visible ASCII only: what every HTTP client sends as is (no leading space to strip, no NUL, no encoding).
+  'idempotency-key': z
+    .string()
+    .regex(/^[!-~]{1,255}$/, 'expected 1 to 255 visible ASCII characters (no spaces)')
+    .optional()
+    .describe('any string of 1 to 255 visible ASCII characters; the same key returns the same job'),
 });
 
 export const PatchJobBody = z.strictObject({

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorHandling, NIL_UUID, Priority, RetryableItemStatus, Tier } from './enums';
 import { MAX_CONCURRENCY } from './limits';
+import { pgText } from './text';
 
 const Id = z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` });
 
@@ -14,6 +15,24 @@ const ParameterSet = z.strictObject({
 });
 type ParameterSet = z.infer<typeof ParameterSet>;
 
+/** The fields every start body may carry, whichever way it lists its items. */
+const common = {
+  name: pgText({ max: 200, notBlank: true }),
+  tier: Tier.default('template'),
+  templateId: Id.optional(),
+  priority: Priority.default('normal'),
+  concurrentProcessing: z.int().min(1).max(MAX_CONCURRENCY).default(3),
+  errorHandling: ErrorHandling.default('continue'),
+  toleratedFailurePercent: z.number().min(0).max(100).optional(),
+  createdBy: pgText({ max: 200 }).optional(),
+};
+const lists = {
+  personaIds: z.array(Id).min(1, 'must list at least one persona'),
+  emotionalArcIds: z.array(Id).min(1, 'must list at least one emotional arc'),
+  topicIds: z.array(Id).min(1, 'must list at least one topic'),
+};
+const parameterSets = z.array(ParameterSet).min(1, 'must list at least one parameter set');
+
 /** A new job from another job's items of some statuses (their persona, arc, topic, template and tier). */
 const FromJob = z.strictObject({
   jobId: Id,
@@ -23,27 +42,23 @@ const FromJob = z.strictObject({
     .refine((s) => new Set(s).size === s.length, 'must not repeat a status')
     .default(['failed']),
 });
+const fromJob = FromJob.describe("the combinations of another (ended) job's failed or cancelled items");
 
 /**
  * The start body (docs/architecture.md, Interfaces): personas x arcs x topics, or
- * explicit `parameterSets`. A `templateId` that is absent or the NIL uuid
- * means "pick one for me".
+ * explicit `parameterSets`, or `fromJob` (another job's failed or cancelled combinations). A `templateId` that is absent or the NIL uuid
+ * means "pick one for me". One object with every field optional, so that a wrong
+ * body is told each field it got wrong (a union would only say "no branch matched");
+ * {@link StartBatchRequestDoc} is the same set of bodies as the two shapes it allows.
  */
 export const StartBatchRequest = z
   .strictObject({
-    name: z.string().trim().min(1, 'must not be empty').max(200),
-    tier: Tier.default('template'),
-    personaIds: z.array(Id).min(1, 'must list at least one persona').optional(),
-    emotionalArcIds: z.array(Id).min(1, 'must list at least one emotional arc').optional(),
-    topicIds: z.array(Id).min(1, 'must list at least one topic').optional(),
-    parameterSets: z.array(ParameterSet).min(1, 'must list at least one parameter set').optional(),
-    fromJob: FromJob.optional().describe("the combinations of another (ended) job's failed or cancelled items"),
-    templateId: Id.optional(),
-    priority: Priority.default('normal'),
-    concurrentProcessing: z.int().min(1).max(MAX_CONCURRENCY).default(3),
-    errorHandling: ErrorHandling.default('continue'),
-    toleratedFailurePercent: z.number().min(0).max(100).optional(),
-    createdBy: z.string().trim().max(200).optional(),
+    ...common,
+    personaIds: lists.personaIds.optional(),
+    emotionalArcIds: lists.emotionalArcIds.optional(),
+    topicIds: lists.topicIds.optional(),
+    parameterSets: parameterSets.optional(),
+    fromJob: fromJob.optional(),
   })
   .superRefine((req, ctx) => {
     const lists = [req.personaIds, req.emotionalArcIds, req.topicIds];
@@ -71,6 +86,16 @@ export const StartBatchRequest = z
       if (req[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'is required (or give parameterSets)' });
     });
   });
+
+/**
+ * The start body as the OpenAPI document shows it: exactly one of three shapes, the three id lists,
+ * `parameterSets` or `fromJob` (the route validates with {@link StartBatchRequest}, which accepts the same bodies).
+ */
+export const StartBatchRequestDoc = z.xor([
+  z.strictObject({ ...common, ...lists }).describe('personaIds x emotionalArcIds x topicIds'),
+  z.strictObject({ ...common, parameterSets }).describe('one item per parameter set'),
+  z.strictObject({ ...common, fromJob }).describe("another ended job's failed (or cancelled) combinations"),
+]);
 export type StartBatchRequest = z.infer<typeof StartBatchRequest>;
 
 /** How many items the request makes (a `fromJob` request: known once the other job is read, 0 here). */

@@ -263,7 +263,7 @@ describe('REST API', () => {
       {
         what: 'an unknown persona id',
         payload: () => ({ ...body('unknown persona'), personaIds: [randomUUID()] }),
-        status: 400,
+        status: 422,
         code: 'UNKNOWN_REFERENCE',
         names: ['personaIds', 'unknown persona id'],
       },
@@ -287,7 +287,7 @@ describe('REST API', () => {
         status: 401,
         code: 'UNAUTHORIZED',
       },
-      { what: 'a body that is not JSON', payload: () => '{"name": ', status: 400, code: 'VALIDATION_FAILED' },
+      { what: 'a body that is not JSON', payload: () => '{"name": ', status: 400, code: 'INVALID_JSON' },
     ];
 
     for (const c of cases) {

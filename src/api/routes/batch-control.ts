@@ -26,7 +26,7 @@ export const batchControlRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, de
           tags: ['batches'],
           security: BEARER_SECURITY,
           params: JobIdParams,
-          response: { 202: ControlResponse, ...errors(400, 401, 404, 409, 500, 503) },
+          response: { 202: ControlResponse, ...errors(400, 401, 404, 409, 429, 500, 503) },
         },
       },
       async (request, reply) => {

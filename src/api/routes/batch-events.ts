@@ -173,7 +173,7 @@ export const batchEventsRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, dep
         params: JobIdParams,
         response: {
           200: { description: 'an event stream', content: { 'text/event-stream': { schema: z.string() } } },
-          ...errors(400, 401, 404, 500, 503),
+          ...errors(400, 401, 404, 429, 500, 503),
         },
       },
     },

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { estimateBatch } from '../../batches/estimate';
 import { submitParsedBatch } from '../../batches/submit';
 import type { z } from 'zod';
@@ -8,7 +8,7 @@ import { getJobCost, type JobCost } from '../../export/job-costs';
 import type { BatchProgress } from '../../../workflows/messages';
 import { jobCoverage, listItemsPage, listJobsPage } from '../../db/queries';
 import { retryBatch } from '../../batches/retry';
-import { StartBatchRequest } from '../../domain/batch-request';
+import { StartBatchRequest, StartBatchRequestDoc } from '../../domain/batch-request';
 import { BEARER_SECURITY } from '../auth';
 import { decodeItemCursor, decodeJobCursor, encodeItemCursor, encodeJobCursor } from '../cursor';
 import { queryProgress, signalJob } from '../../batches/control';
@@ -56,13 +56,20 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
         tags: ['batches'],
         security: BEARER_SECURITY,
         headers: SubmitHeaders,
-        body: StartBatchRequest,
-        response: { 202: SubmitResponse, ...errors(400, 401, 409, 413, 500, 503) },
+        body: StartBatchRequestDoc,
+        response: { 202: SubmitResponse, ...errors(400, 401, 409, 413, 422, 429, 500, 503) },
       },
+      // The document shows the body's two shapes; the body is checked by the one-object schema, which
+      // accepts the same bodies and names every wrong field of one that is not.
+      validatorCompiler: (route) =>
+        validatorCompiler(
+          (route.httpPart === 'body' ? { ...route, schema: StartBatchRequest } : route) as Parameters<typeof validatorCompiler>[0],
+        ),
     },
     async (request, reply) => {
       // The route schema has parsed the body already (defaults applied).
-      const submitted = await submitParsedBatch(deps, request.body, { idempotencyKey: request.headers['idempotency-key'] });
+      const parsed = request.body as unknown as StartBatchRequest;
+      const submitted = await submitParsedBatch(deps, parsed, { idempotencyKey: request.headers['idempotency-key'] });
       const { created, ...body } = submitted;
       if (!created) reply.header('idempotent-replayed', 'true');
       return reply.code(202).header('location', `/v1/batches/${body.jobId}`).send(body);
@@ -95,7 +102,7 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
         tags: ['batches'],
         security: BEARER_SECURITY,
         querystring: ListJobsQuery,
-        response: { 200: JobPage, ...errors(400, 401, 500, 503) },
+        response: { 200: JobPage, ...errors(400, 401, 429, 500, 503) },
       },
     },
     async (request) => {
@@ -118,7 +125,7 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
         tags: ['batches'],
         security: BEARER_SECURITY,
         params: JobIdParams,
-        response: { 200: JobDetail, ...errors(400, 401, 404, 500, 503) },
+        response: { 200: JobDetail, ...errors(400, 401, 404, 429, 500, 503) },
       },
     },
     async (request) => {
@@ -152,7 +159,7 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
         security: BEARER_SECURITY,
         params: JobIdParams,
         querystring: ListItemsQuery,
-        response: { 200: ItemPage, ...errors(400, 401, 404, 500, 503) },
+        response: { 200: ItemPage, ...errors(400, 401, 404, 429, 500, 503) },
       },
     },
     async (request) => {
@@ -246,7 +253,7 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
         security: BEARER_SECURITY,
         params: JobIdParams,
         body: PatchJobBody,
-        response: { 202: ControlResponse, ...errors(400, 401, 404, 409, 500, 503) },
+        response: { 202: ControlResponse, ...errors(400, 401, 404, 409, 429, 500, 503) },
       },
     },
     async (request, reply) => {

@@ -46,7 +46,7 @@ export const exportRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
         querystring: ExportQuery,
         response: {
           200: { description: 'JSON Lines, one conversation a line', content: { [NDJSON]: { schema: z.string() } } },
-          ...errors(400, 401, 404, 500, 503),
+          ...errors(400, 401, 404, 429, 500, 503),
         },
       },
     },

@@ -7,7 +7,7 @@ import { EmotionalArc, errors, listOf, ListTemplatesQuery, Persona, Template, To
 import type { ApiDeps } from '../deps';
 
 const common = { tags: ['scaffolding'], security: BEARER_SECURITY };
-const failures = errors(400, 401, 500, 503);
+const failures = errors(400, 401, 429, 500, 503);
 
 /** Read-only scaffolding: what a batch can be made of (ids for the start body). */
 export const scaffoldingRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { db }) => {
