@@ -142,8 +142,7 @@ describe('item metrics: workers count, Postgres sums, GET /metrics exposes', () 
     worker = await startTestWorker(config, { db: h.db, generator: testGenerator(slowActive), itemMetrics: recorder });
     const seed = await seedIds(h.db);
     ids = { persona: seed.personas[0]!.id, arc: seed.arcs[0]!.id, topic: seed.topics[0]!.id };
-    const template = (label: string, text: string) =>
-      createTemplate(h.db, { arcKey: null, tier: 'template', rating: 0, text, label, active: false });
+    const template = (label: string, text: string) => createTemplate(h.db, { arcKey: null, tier: 'template', rating: 0, text, label });
     templates = {
       g: await template('metrics_good', GOOD_TEMPLATE_TEXT),
       // A placeholder nobody fills: the item fails at once, for good (the generator is never called).

@@ -49,7 +49,6 @@ describe('cost per job', () => {
       rating: 0,
       text: GOOD_TEMPLATE_TEXT,
       label: 'cost',
-      active: false,
     });
     set = { personaId: seed.personas[0]!.id, emotionalArcId: seed.arcs[0]!.id, topicId: seed.topics[0]!.id, templateId };
   });

@@ -47,7 +47,6 @@ describe('anthropic provider end to end', () => {
       rating: 0,
       text: GOOD_TEMPLATE_TEXT,
       label: 'anthropic',
-      active: false,
     });
     set = { personaId: seed.personas[0]!.id, emotionalArcId: seed.arcs[0]!.id, topicId: seed.topics[0]!.id, templateId };
   });

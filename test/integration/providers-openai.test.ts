@@ -34,7 +34,6 @@ describe('openai provider end to end', () => {
       rating: 0,
       text: GOOD_TEMPLATE_TEXT,
       label: 'openai',
-      active: false,
     });
     set = { personaId: seed.personas[0]!.id, emotionalArcId: seed.arcs[0]!.id, topicId: seed.topics[0]!.id, templateId };
   });

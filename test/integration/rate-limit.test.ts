@@ -72,7 +72,6 @@ describe('global rate limit (GENERATOR_MAX_REQUESTS_PER_SECOND)', () => {
       rating: 0,
       text: GOOD_TEMPLATE_TEXT,
       label: 'ratelimit',
-      active: false,
     });
     set = { personaId: seed.personas[0]!.id, emotionalArcId: seed.arcs[0]!.id, topicId: seed.topics[0]!.id, templateId };
   });

@@ -59,7 +59,6 @@ describe('retry, coverage and fromJob', () => {
       rating: 0,
       text: GOOD_TEMPLATE_TEXT,
       label: 'retry',
-      active: false,
     });
   });
   afterAll(async () => {

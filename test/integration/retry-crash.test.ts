@@ -66,7 +66,6 @@ describe('a worker killed with SIGKILL during a retry', () => {
       rating: 0,
       text: GOOD_TEMPLATE_TEXT,
       label: 'crash',
-      active: false,
     });
     const topics = seed.topics.slice(0, 12);
     const names = (

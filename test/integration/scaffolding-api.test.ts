@@ -144,7 +144,7 @@ describe('scaffolding write API', () => {
     expect(res.json().items).toEqual(TEMPLATE_VARIABLES);
   });
 
-  it('a retired persona cannot be picked for a new batch (400 UNKNOWN_REFERENCE naming the field); a referenced one is not deleted', async () => {
+  it('a retired persona cannot be picked for a new batch (422 UNKNOWN_REFERENCE naming the field); a referenced one is not deleted', async () => {
     const p = (await send('POST', '/v1/personas', persona(`${TAG}-retiree`))).json();
     const batch = (personaId: string) =>
       send('POST', '/v1/batches', {
@@ -166,7 +166,7 @@ describe('scaffolding write API', () => {
     const retired = await send('PATCH', `/v1/personas/${p.id}`, { isActive: false });
     expect(retired.json().isActive).toBe(false);
     const refused = await batch(p.id);
-    expect(refused.statusCode).toBe(400);
+    expect(refused.statusCode).toBe(422);
     expect(refused.json().error).toMatchObject({ code: 'UNKNOWN_REFERENCE', details: { field: 'personaIds' } });
     expect(refused.json().error.message).toBe(`personaIds: persona id ${p.id} is retired (is_active = false)`);
 
@@ -187,7 +187,7 @@ describe('scaffolding write API', () => {
       topicIds: [seed.topics[0]!.id],
       templateId: t.id,
     });
-    expect(byTemplate.statusCode).toBe(400);
+    expect(byTemplate.statusCode).toBe(422);
     expect(byTemplate.json().error).toMatchObject({ code: 'UNKNOWN_REFERENCE', details: { field: 'templateId' } });
   });
 

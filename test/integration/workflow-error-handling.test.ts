@@ -24,7 +24,6 @@ describe('error handling: continue, stop, tolerance, all failed', () => {
       rating: 0,
       text: GOOD_TEMPLATE_TEXT,
       label: 'good',
-      active: false,
     });
     bad = await createTemplate(h.db, {
       arcKey: null,
@@ -32,7 +31,6 @@ describe('error handling: continue, stop, tolerance, all failed', () => {
       rating: 0,
       text: 'Hello {{persona_name}}, you are {{persona_age}}.',
       label: 'bad',
-      active: false,
     });
   });
   afterAll(async () => {

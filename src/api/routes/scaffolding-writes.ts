@@ -182,7 +182,7 @@ export const scaffoldingWriteRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app
         schema: {
           ...common,
           summary: `Change some fields of a ${r.one}`,
-          description: `\`{ isActive: false }\` retires it: new batches cannot pick it (400 UNKNOWN_REFERENCE).${templateNote}`,
+          description: `\`{ isActive: false }\` retires it: new batches cannot pick it (422 UNKNOWN_REFERENCE).${templateNote}`,
           params: RowIdParams,
           body: patchOf(r.write),
           response: { 200: out, ...errors(400, 401, 404, 409, 422, 500, 503) },
