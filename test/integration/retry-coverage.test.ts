@@ -453,7 +453,7 @@ describe('retry, coverage and fromJob', () => {
       headers: auth,
       payload: { name: 'x', fromJob: { jobId: '00000000-0000-4000-8000-000000000002' } },
     });
-    expect(unknown.statusCode, unknown.body).toBe(400);
+    expect(unknown.statusCode, unknown.body).toBe(422);
     expect(unknown.json().error).toMatchObject({ code: 'UNKNOWN_REFERENCE', details: { field: 'fromJob.jobId' } });
     const mixed = await app.inject({
       method: 'POST',

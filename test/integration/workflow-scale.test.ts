@@ -24,10 +24,10 @@ describe('a 2,000-item batch: paged, continued-as-new, bounded history', () => {
   it('runs in several runs, each under 10,000 events, with exact counters and checkpoints; histories replay', async () => {
     // 2,000 items over the real scaffolding, as explicit parameter sets (the seed has 3 x 8 x 20 = 480 combinations).
     const [personas, arcs, topics] = await Promise.all([
-      h.db.from('personas').select('id'),
+      h.db.from('personas').select('id').eq('is_active', true),
       // Seed arcs only: other test files add arcs of their own (keys 'test_...') with odd templates.
-      h.db.from('emotional_arcs').select('id').not('arc_key', 'like', 'test\\_%'),
-      h.db.from('training_topics').select('id'),
+      h.db.from('emotional_arcs').select('id').not('arc_key', 'like', 'test\\_%').eq('is_active', true),
+      h.db.from('training_topics').select('id').eq('is_active', true),
     ]);
     const parameterSets = Array.from({ length: 2000 }, (_, i) => ({
       personaId: personas.data![i % personas.data!.length]!.id as string,
