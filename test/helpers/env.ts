@@ -100,24 +100,27 @@ export async function startTestWorker(
 /** Reads seed scaffolding ids by key. */
 export async function seedIds(db: Db) {
   const [personas, arcs, topics] = await Promise.all([
-    // Seed rows only: tests add rows of their own (keys 'test_...', and the example dataset's 'saas_...').
+    // Active seed rows only: tests add rows of their own (keys 'test_...', and the example dataset's 'saas_...'), and retire some.
     db
       .from('personas')
       .select('id, persona_key')
       .not('persona_key', 'like', 'test\\_%')
       .not('persona_key', 'like', 'saas\\_%')
+      .eq('is_active', true)
       .order('persona_key'),
     db
       .from('emotional_arcs')
       .select('id, arc_key, conversation_category')
       .not('arc_key', 'like', 'test\\_%')
       .not('arc_key', 'like', 'saas\\_%')
+      .eq('is_active', true)
       .order('arc_key'),
     db
       .from('training_topics')
       .select('id, topic_key')
       .not('topic_key', 'like', 'test\\_%')
       .not('topic_key', 'like', 'saas\\_%')
+      .eq('is_active', true)
       .order('topic_key'),
   ]);
   if (personas.error || arcs.error || topics.error) throw new Error('cannot read seed scaffolding');
