@@ -34,6 +34,11 @@ export const ERROR_CATALOGUE = {
   TEMPLATE_NOT_FOUND: { status: 422, message: "No suitable template found for the emotional arc '{arc}' (tier '{tier}')" },
   TEMPLATE_MISSING_PLACEHOLDER: { status: 422, message: '{detail}' },
   TEMPLATE_INVALID: { status: 422, message: '{subject} is invalid: {detail}' },
+  INVALID_TURN_RANGE: {
+    status: 422,
+    message: 'typicalTurnCountMax ({max}) must be at least typicalTurnCountMin ({min})',
+  },
+  INVALID_DEMOGRAPHICS: { status: 422, message: 'demographics: {detail}' },
   IMPORT_INVALID: { status: 422, message: 'the import has {count} problem(s), nothing was written:\n{detail}' },
   DUPLICATE_KEY: { status: 409, message: "{table}: {key} '{value}' already exists" },
   ROW_REFERENCED: { status: 409, message: '{what} is used by {by}: it is not deleted (retire it with PATCH { isActive: false })' },

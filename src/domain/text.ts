@@ -24,17 +24,18 @@ const codePoints = (s: string): number => {
 };
 
 /**
- * A string of at most `max` code points without NUL characters, trimmed after it is checked;
+ * A string of at most `max` code points without NUL characters, trimmed after it is checked
+ * (unless `trim: false`, for text whose whitespace is content, like a template);
  * `notBlank` also needs one character that is not whitespace.
  */
-export function pgText(opts: { max: number; notBlank?: boolean }) {
-  const base = z
+export function pgText(opts: { max: number; notBlank?: boolean; trim?: boolean }) {
+  const checked = z
     .string()
     .refine((s) => codePoints(s) <= opts.max, `must be at most ${opts.max} characters`)
     .regex(
       opts.notBlank ? NOT_BLANK_NO_NUL : NO_NUL,
       opts.notBlank ? 'must not be blank nor contain a NUL character (\\u0000)' : 'must not contain a NUL character (\\u0000)',
-    )
-    .trim();
+    );
+  const base = opts.trim === false ? checked : checked.trim();
   return base.meta({ ...(opts.notBlank ? { minLength: 1 } : {}), maxLength: opts.max });
 }

@@ -3,6 +3,7 @@ import { unwrap } from '../db/errors';
 import { listScaffolding } from '../db/scaffolding';
 import { BulkgenError } from '../errors';
 import { checkTemplate, templateVariables } from '../generation/template-check';
+import { demographicsKeyProblems } from './schemas';
 import { formatProblem, parseScaffoldingFile, type ImportProblem, type SourceRow } from './files';
 import { KIND_COLUMNS, KINDS, toColumns, type Kind } from './write';
 
@@ -99,6 +100,11 @@ export async function importScaffolding(db: Db, files: ImportFile[], opts: { dry
         field: 'typicalTurnCountMax',
         message: `must be at least typicalTurnCountMin (${String(row.typical_turn_count_min)}), got ${String(row.typical_turn_count_max)}`,
       });
+    }
+    if (source.kind === 'personas' && source.body.demographics) {
+      for (const message of demographicsKeyProblems(source.body.demographics as Row)) {
+        problems.push({ file: source.file, line: source.line, kind: source.kind, index: source.index, field: 'demographics', message });
+      }
     }
     if (fields === undefined) {
       changes[source.kind].added.push(key);

@@ -3,6 +3,7 @@ import type { ScaffoldingTable } from '../db/scaffolding';
 import { findScaffoldingRow, insertScaffoldingRow, listArcKeys, updateScaffoldingRow } from '../db/scaffolding-writes';
 import { BulkgenError } from '../errors';
 import { checkTemplate, templateInvalid, templateVariables } from '../generation/template-check';
+import { demographicsKeyProblems } from './schemas';
 
 /** The four kinds of scaffolding a user writes, by the API's name. */
 export const KINDS = ['personas', 'emotionalArcs', 'topics', 'templates'] as const;
@@ -82,6 +83,7 @@ export function checkedTemplateRow(row: Row, arcKeys: readonly string[]): Row {
 
 /** Creates one row of a kind from its API body; a template is checked first. */
 export async function createScaffolding(db: Db, kind: Kind, body: Readonly<Record<string, unknown>>): Promise<Row> {
+  if (kind === 'personas') assertDemographicsKeys(body);
   let row = toColumns(kind, body);
   if (kind === 'emotionalArcs') assertTurnRange(row);
   if (kind === 'templates') row = checkedTemplateRow(row, await listArcKeys(db));
@@ -91,6 +93,7 @@ export async function createScaffolding(db: Db, kind: Kind, body: Readonly<Recor
 /** Changes some fields of one row; a template is checked as it will be after the change. */
 export async function patchScaffolding(db: Db, kind: Kind, id: string, body: Readonly<Record<string, unknown>>): Promise<Row> {
   const table = KIND_COLUMNS[kind].table;
+  if (kind === 'personas') assertDemographicsKeys(body);
   let patch = toColumns(kind, body);
   if (kind === 'templates' || kind === 'emotionalArcs') {
     const current = await findScaffoldingRow(db, table, id);
@@ -108,9 +111,18 @@ function assertTurnRange(row: Row): void {
   const min = Number(row.typical_turn_count_min);
   const max = Number(row.typical_turn_count_max);
   if (Number.isFinite(min) && Number.isFinite(max) && max < min) {
+    // Each field is valid on its own, so this is 422 (the schema cannot relate two fields), not 400.
     const issues = [
       { in: 'body', field: 'typicalTurnCountMax', message: `must be at least typicalTurnCountMin (${min}), got ${max}`, value: max },
     ];
-    throw new BulkgenError('VALIDATION_FAILED', { summary: `typicalTurnCountMax: ${issues[0]!.message}` }, { issues });
+    throw new BulkgenError('INVALID_TURN_RANGE', { min, max }, { issues });
   }
+}
+
+function assertDemographicsKeys(body: Readonly<Record<string, unknown>>): void {
+  const demographics = body.demographics as Record<string, unknown> | undefined;
+  const problems = demographics ? demographicsKeyProblems(demographics) : [];
+  if (problems.length === 0) return;
+  const issues = problems.map((message) => ({ in: 'body', field: 'demographics', message }));
+  throw new BulkgenError('INVALID_DEMOGRAPHICS', { detail: problems.join('; ') }, { issues });
 }

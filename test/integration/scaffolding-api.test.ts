@@ -61,6 +61,28 @@ describe('scaffolding write API', () => {
     expect(dup.json().error).toMatchObject({ code: 'DUPLICATE_KEY', message: `personas: personaKey '${TAG}-dana' already exists` });
 
     expect((await send('PATCH', `/v1/personas/${body.id}`, {})).json().error.code).toBe('VALIDATION_FAILED');
+
+    // Demographics are a flat object of facts; a NUL (Postgres jsonb cannot hold one: once a 500) or a nested object is a 400 naming the field.
+    const demographics = { age_range: '25-34', company_size: 60, remote: true, languages: ['en', 'de'] };
+    const flat = await send('PATCH', `/v1/personas/${body.id}`, { demographics });
+    expect(flat.statusCode, flat.body).toBe(200);
+    expect(flat.json().demographics).toEqual(demographics);
+    for (const bad of [{ plan: 'Te\u0000am' }, { languages: ['en', 'd\u0000e'] }, { nested: { plan: 'Team' } }]) {
+      const res = await send('PATCH', `/v1/personas/${body.id}`, { demographics: bad });
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json().error.message).toMatch(/demographics/);
+    }
+    // OpenAPI 3.0 cannot describe keys: a bad key is 422 naming it.
+    for (const key of ['a\u0000b', ' ']) {
+      const res = await send('PATCH', `/v1/personas/${body.id}`, { demographics: { [key]: 'x' } });
+      expect(res.statusCode, res.body).toBe(422);
+      expect(res.json().error).toMatchObject({ code: 'INVALID_DEMOGRAPHICS' });
+      expect(res.json().error.message).toContain(`key ${JSON.stringify(key)}`);
+    }
+    expect((await send('GET', `/v1/personas/${body.id}`)).json().demographics).toEqual(demographics);
+    const nulName = await send('POST', '/v1/personas', persona(`${TAG}-n\u0000ul`));
+    expect(nulName.statusCode).toBe(400);
+    expect(nulName.json().error.message).toMatch(/personaKey.*NUL/);
     expect((await send('GET', `/v1/personas/${randomUUID()}`)).statusCode).toBe(404);
   });
 
@@ -76,8 +98,17 @@ describe('scaffolding write API', () => {
     });
     expect(arc.statusCode).toBe(201);
     const badRange = await send('PATCH', `/v1/emotional-arcs/${arc.json().id}`, { typicalTurnCountMax: 3 });
-    expect(badRange.statusCode).toBe(400);
-    expect(badRange.json().error.message).toContain('typicalTurnCountMax');
+    // Each field is valid alone: the pair is 422 (a schema cannot relate them), and the row is unchanged.
+    expect(badRange.statusCode).toBe(422);
+    expect(badRange.json().error).toMatchObject({
+      code: 'INVALID_TURN_RANGE',
+      message: 'typicalTurnCountMax (3) must be at least typicalTurnCountMin (4)',
+    });
+    expect((await send('GET', `/v1/emotional-arcs/${arc.json().id}`)).json()).toMatchObject({ typicalTurnCountMax: 8 });
+    // A count past the bound (once a 500: Postgres int4 overflow) is 400 naming the field and the bound.
+    const huge = await send('PATCH', `/v1/emotional-arcs/${arc.json().id}`, { typicalTurnCountMax: 9007199254740990 });
+    expect(huge.statusCode).toBe(400);
+    expect(huge.json().error.message).toMatch(/typicalTurnCountMax.*at most 200/);
 
     const topic = await send('POST', '/v1/topics', { topicKey: `${TAG}-sso`, name: 'setting up SSO', category: 'identity' });
     expect(topic.statusCode).toBe(201);
