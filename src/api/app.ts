@@ -74,7 +74,7 @@ export async function buildApp(deps: BuildAppDeps): Promise<FastifyInstance> {
         { name: 'operations', description: 'Health, readiness and metrics' },
       ],
     },
-    transform: createJsonSchemaTransform({ skipList: [`${DOCS_PREFIX}/*`, '/openapi.json'] }),
+    transform: withEmptyNoContent(createJsonSchemaTransform({ skipList: [`${DOCS_PREFIX}/*`, '/openapi.json'] })),
     transformObject: jsonSchemaTransformObject,
   });
   await app.register(fastifySwaggerUi, { routePrefix: DOCS_PREFIX });
@@ -117,4 +117,18 @@ function loggerOption(logger: BuildAppDeps['logger']): Pick<FastifyServerOptions
     return { loggerInstance: logger as FastifyServerOptions['loggerInstance'] };
   }
   return { logger: logger as FastifyServerOptions['logger'] };
+}
+
+/**
+ * A 204 has no body, so its response documents no content (zod's `z.null()` would document an
+ * `application/json` body, and a client that trusts the document would try to parse nothing):
+ * `@fastify/swagger` leaves out the content of a `{ type: 'null' }` response.
+ */
+function withEmptyNoContent<T extends (document: never) => { schema: unknown; url: string }>(transform: T): T {
+  return ((document: never) => {
+    const out = transform(document);
+    const response = (out.schema as { response?: Record<string, { description?: string } | undefined> } | undefined)?.response;
+    if (response?.['204']) response['204'] = { type: 'null', description: response['204'].description ?? 'no content' } as never;
+    return out;
+  }) as T;
 }

@@ -159,22 +159,34 @@ export function installJsonParser(app: FastifyInstance): void {
   });
 }
 
+/** The methods route patterns answer: every pattern a path matches, and the literal (parameterless) routes of exactly that path. */
+export interface RouteMethods {
+  of(path: string): string[];
+  literal(path: string): string[];
+}
+
 /**
  * The methods each route pattern answers, collected as routes are added (call before registering
  * any): the not-found handler tells a known path with another method (405 and `Allow`) from an
- * unknown path (404).
+ * unknown path (404), and a literal path (`/v1/batches/estimate`) is not taken for an id of its
+ * parametric sibling (`PATCH /v1/batches/:id`) by a method it does not have.
  */
-export function trackRouteMethods(app: FastifyInstance): (path: string) => string[] {
-  const routes: Array<{ pattern: RegExp; methods: string[] }> = [];
+export function trackRouteMethods(app: FastifyInstance): RouteMethods {
+  const routes: Array<{ pattern: RegExp; url: string; literal: boolean; methods: string[] }> = [];
   app.addHook('onRoute', (route) => {
     const methods = (Array.isArray(route.method) ? route.method : [route.method]) as HTTPMethods[];
     const source = route.url
       .split('/')
       .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
       .join('/');
-    routes.push({ pattern: new RegExp(`^${source}$`), methods: methods.map((m) => m.toUpperCase()) });
+    const literal = !route.url.includes(':') && !route.url.includes('*');
+    routes.push({ pattern: new RegExp(`^${source}$`), url: route.url, literal, methods: methods.map((m) => m.toUpperCase()) });
   });
-  return (path) => [...new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => r.methods))].sort();
+  const methods = (rs: typeof routes) => [...new Set(rs.flatMap((r) => r.methods))].sort();
+  return {
+    of: (path) => methods(routes.filter((r) => r.pattern.test(path))),
+    literal: (path) => methods(routes.filter((r) => r.literal && r.url === path)),
+  };
 }
 
 /**
@@ -183,14 +195,26 @@ export function trackRouteMethods(app: FastifyInstance): (path: string) => strin
  * status, and a 5xx body never carries a stack trace (it is logged instead).
  * A path that exists with other methods answers 405 METHOD_NOT_ALLOWED with `Allow`.
  */
-export function installErrorHandling(app: FastifyInstance, temporalAddress: string, methodsOf: (path: string) => string[]): void {
-  const methodNotAllowed = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
-    const path = request.url.split('?')[0]!;
-    const allow = methodsOf(path);
-    if (allow.length === 0 || allow.includes(request.method)) return undefined;
+export function installErrorHandling(app: FastifyInstance, temporalAddress: string, methods: RouteMethods): void {
+  const refuse = (request: FastifyRequest, reply: FastifyReply, path: string, allow: string[]): FastifyReply => {
     const err = new BulkgenError('METHOD_NOT_ALLOWED', { method: request.method, path, allow: allow.join(', ') }, { allow });
     return reply.status(err.status).header('allow', allow.join(', ')).send(err.toJSON());
   };
+  const methodNotAllowed = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
+    const path = request.url.split('?')[0]!;
+    // A literal route owns its path: /v1/batches/estimate allows POST, not the GET and PATCH of /v1/batches/:id.
+    const literal = methods.literal(path);
+    const allow = literal.length > 0 ? literal : methods.of(path);
+    if (allow.length === 0 || allow.includes(request.method)) return undefined;
+    return refuse(request, reply, path, allow);
+  };
+  // PATCH /v1/batches/estimate reaches PATCH /v1/batches/:id with id 'estimate': the literal path owns it, so 405, not 400 'id'.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.routeOptions.url?.includes(':')) return;
+    const path = request.url.split('?')[0]!;
+    const literal = methods.literal(path);
+    if (literal.length > 0 && !literal.includes(request.method)) return refuse(request, reply, path, literal);
+  });
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     // fastify refuses some requests before routing (a QUERY without a content type): a method the path does not have is 405 all the same.
     if (request.routeOptions.url === undefined) {

@@ -181,13 +181,25 @@ export const SubmitResponse = z.object({
   estimatedTimeSeconds: z.number(),
 });
 
+const RETRY_STATUSES = "must be ['failed'] or ['failed', 'cancelled']";
+
 /** POST /v1/batches/:id/retry: which item statuses go back to queued. */
 export const RetryBody = z
   .strictObject({
+    // Written so that the OpenAPI document is exact too (a fuzzer sends only what it admits): one item
+    // that is failed, or two distinct items of failed and cancelled, in either order.
     statuses: z
-      .array(RetryableItemStatus)
-      .min(1, 'must list failed, or failed and cancelled')
-      .refine((s) => s.includes('failed') && new Set(s).size === s.length, "must be ['failed'] or ['failed', 'cancelled']")
+      .union(
+        [
+          z.array(z.literal('failed')).length(1, RETRY_STATUSES),
+          z
+            .array(RetryableItemStatus)
+            .length(2, RETRY_STATUSES)
+            .refine((s) => new Set(s).size === 2, { message: RETRY_STATUSES, abort: true })
+            .meta({ uniqueItems: true }),
+        ],
+        { error: RETRY_STATUSES },
+      )
       .default(['failed'])
       .describe("['failed'] (default) or ['failed', 'cancelled']"),
   })
@@ -324,7 +336,10 @@ export const RowIdParams = z.object({
 
 /** A PATCH body: some fields of the write schema, at least one. */
 export const patchOf = <T extends z.ZodObject>(schema: T) =>
-  schema.partial().refine((body) => Object.keys(body).length > 0, 'give at least one field to change');
+  schema
+    .partial()
+    .refine((body) => Object.keys(body).length > 0, 'give at least one field to change')
+    .meta({ minProperties: 1 });
 
 /** One variable the renderer supplies (`GET /v1/templates/variables`). */
 export const TemplateVariableOut = z

@@ -39,7 +39,9 @@ const FromJob = z.strictObject({
   statuses: z
     .array(RetryableItemStatus)
     .min(1, 'must list failed and/or cancelled')
+    .max(2, 'must list failed and/or cancelled')
     .refine((s) => new Set(s).size === s.length, 'must not repeat a status')
+    .meta({ uniqueItems: true })
     .default(['failed']),
 });
 const fromJob = FromJob.describe("the combinations of another (ended) job's failed or cancelled items");

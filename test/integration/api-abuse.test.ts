@@ -143,6 +143,20 @@ describe('REST API under abuse', () => {
     expect(del.statusCode).toBe(405);
     expect(del.headers.allow).toBe('GET, HEAD, PATCH');
     expect((await app.inject({ method: 'QUERY' as 'GET', url: '/healthz' })).statusCode).toBe(405);
+    // A literal path is not an id of its parametric sibling: PATCH /v1/batches/estimate is 405 (not 400 'id: estimate').
+    for (const [method, url, allow] of [
+      ['PATCH', '/v1/batches/estimate', 'POST'],
+      ['DELETE', '/v1/templates/preview', 'POST'],
+      ['PATCH', '/v1/templates/variables', 'GET, HEAD'],
+      ['OPTIONS', '/v1/batches/estimate', 'POST'],
+    ] as const) {
+      const res = await app.inject({ method, url, headers: auth, payload: {} });
+      expect(res.statusCode, `${method} ${url}: ${res.body}`).toBe(405);
+      expect(res.headers.allow).toBe(allow);
+    }
+    // A 204 documents no body (a client parsing the document expects none).
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(doc.paths['/v1/personas/{id}'].delete.responses['204']).toEqual({ description: 'deleted' });
     expect((await app.inject({ method: 'GET', url: '/v1/nothing-here', headers: auth })).statusCode).toBe(404);
   });
 

@@ -1,3 +1,4 @@
+import type { FastifyRouteSchemaDef } from 'fastify/types/schema';
 import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { estimateBatch } from '../../batches/estimate';
 import { submitParsedBatch } from '../../batches/submit';
@@ -38,6 +39,15 @@ import type { ApiDeps } from '../deps';
 const SUBMIT_BODY_LIMIT = 32 * 1024 * 1024;
 
 /** Batches: start, list, read, read items, change concurrency. */
+/**
+ * A start body (POST /v1/batches and its estimate): the document shows its three shapes; the body is
+ * checked by the one-object schema, which accepts the same bodies and names every wrong field of one that is not.
+ */
+const startBodyValidator = <T>(route: FastifyRouteSchemaDef<T>) =>
+  validatorCompiler(
+    (route.httpPart === 'body' ? { ...route, schema: StartBatchRequest } : route) as Parameters<typeof validatorCompiler>[0],
+  );
+
 export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => {
   // An ended job no longer changes (its workflow, the only writer, is done): its whole body is kept 60 s.
   const endedBodies = new KeptReads<z.infer<typeof JobDetail>>({ max: 1000 });
@@ -59,12 +69,7 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
         body: StartBatchRequestDoc,
         response: { 202: SubmitResponse, ...errors(400, 401, 409, 413, 422, 429, 500, 503) },
       },
-      // The document shows the body's two shapes; the body is checked by the one-object schema, which
-      // accepts the same bodies and names every wrong field of one that is not.
-      validatorCompiler: (route) =>
-        validatorCompiler(
-          (route.httpPart === 'body' ? { ...route, schema: StartBatchRequest } : route) as Parameters<typeof validatorCompiler>[0],
-        ),
+      validatorCompiler: startBodyValidator,
     },
     async (request, reply) => {
       // The route schema has parsed the body already (defaults applied).
@@ -87,11 +92,12 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
           'that POST would answer. Creates nothing.',
         tags: ['batches'],
         security: BEARER_SECURITY,
-        body: StartBatchRequest,
+        body: StartBatchRequestDoc,
         response: { 200: EstimateResponse, ...errors(400, 401, 413, 500) },
       },
+      validatorCompiler: startBodyValidator,
     },
-    async (request) => estimateBatch(deps.config, request.body),
+    async (request) => estimateBatch(deps.config, request.body as unknown as StartBatchRequest),
   );
 
   app.get(
