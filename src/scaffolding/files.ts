@@ -1,5 +1,7 @@
+import path from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, stringify, type Node } from 'yaml';
 import type { z } from 'zod';
+import { parseScaffoldingCsv, stringifyScaffoldingCsv } from './csv';
 import { EmotionalArcWrite, PersonaWrite, TemplateWrite, TopicWrite } from './schemas';
 import { KINDS, type Kind } from './write';
 
@@ -46,6 +48,7 @@ export function formatProblem(p: ImportProblem): string {
  * API's POST bodies take them. One file may hold all four kinds or only one.
  */
 export function parseScaffoldingFile(file: string, text: string): { rows: SourceRow[]; problems: ImportProblem[] } {
+  if (path.extname(file).toLowerCase() === '.csv') return parseCsvFile(file, text);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const lineOf = (node: Node | null | undefined): number | undefined => (node?.range ? lines.linePos(node.range[0]).line : undefined);
@@ -78,22 +81,52 @@ export function parseScaffoldingFile(file: string, text: string): { rows: Source
     list.items.forEach((item, index) => {
       const line = lineOf(item as Node) ?? keyLine ?? 1;
       const value = (item as Node & { toJSON(): unknown }).toJSON?.() ?? item;
-      const parsed = ROW_SCHEMAS[kind].safeParse(value);
-      if (!parsed.success) {
-        for (const issue of parsed.error.issues) {
-          const field = issue.path.map(String).join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '');
-          const fieldNode = isMap(item) && issue.path.length > 0 ? (item.get(String(issue.path[0]), true) as Node | undefined) : undefined;
-          problems.push({ file, line: lineOf(fieldNode) ?? line, kind, index, field, message: issue.message });
-        }
-        return;
-      }
-      rows.push({ kind, file, line, index, body: parsed.data });
+      const fieldLine = (field: string) => lineOf(isMap(item) ? (item.get(field, true) as Node | undefined) : undefined);
+      const checked = checkRow({ kind, file, line, index }, value, fieldLine);
+      if (checked.row) rows.push(checked.row);
+      problems.push(...checked.problems);
     });
   }
   return { rows, problems };
 }
 
-/** The rows as one YAML document of all four kinds (what `export-scaffolding` writes). */
-export function stringifyScaffolding(rows: Record<Kind, Array<Record<string, unknown>>>, format: 'yaml' | 'json'): string {
+/** A CSV file: its records, each checked by its kind's schema as a YAML row is. */
+function parseCsvFile(file: string, text: string): { rows: SourceRow[]; problems: ImportProblem[] } {
+  const { records, problems: csvProblems } = parseScaffoldingCsv(file, text);
+  const rows: SourceRow[] = [];
+  const problems: ImportProblem[] = csvProblems.map((p) => ({ file, ...p }));
+  for (const r of records) {
+    // A record with a cell of the wrong type was reported already; its schema would only repeat it.
+    if (problems.some((p) => p.line === r.line)) continue;
+    const checked = checkRow({ kind: r.kind, file, line: r.line, index: r.index }, r.value, () => undefined);
+    if (checked.row) rows.push(checked.row);
+    problems.push(...checked.problems);
+  }
+  return { rows, problems: problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)) };
+}
+
+/** One row checked by its kind's write schema: the row, or a problem per issue (at the field's line when known). */
+function checkRow(
+  at: Omit<SourceRow, 'body'>,
+  value: unknown,
+  fieldLine: (field: string) => number | undefined,
+): { row?: SourceRow; problems: ImportProblem[] } {
+  const parsed = ROW_SCHEMAS[at.kind].safeParse(value);
+  if (parsed.success) return { row: { ...at, body: parsed.data }, problems: [] };
+  const problems = parsed.error.issues.map((issue) => {
+    const field = issue.path.map(String).join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '');
+    const line = issue.path.length > 0 ? (fieldLine(String(issue.path[0])) ?? at.line) : at.line;
+    return { file: at.file, line, kind: at.kind, index: at.index, field, message: issue.message };
+  });
+  return { problems };
+}
+
+/** The formats import reads and export writes. */
+export const SCAFFOLDING_FORMATS = ['yaml', 'json', 'csv'] as const;
+export type ScaffoldingFormat = (typeof SCAFFOLDING_FORMATS)[number];
+
+/** The rows as one file of all four kinds (what `export-scaffolding` writes): YAML, JSON, or CSV with a `kind` column. */
+export function stringifyScaffolding(rows: Record<Kind, Array<Record<string, unknown>>>, format: ScaffoldingFormat): string {
+  if (format === 'csv') return stringifyScaffoldingCsv(rows);
   return format === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : stringify(rows, { lineWidth: 0 });
 }

@@ -41,7 +41,12 @@ const ROUTES = {
 const common = { tags: ['scaffolding'], security: BEARER_SECURITY };
 
 const ImportBody = z.strictObject({
-  fileName: z.string().min(1).max(500).optional().describe('named in problems; default upload.yaml'),
+  fileName: z
+    .string()
+    .min(1)
+    .max(500)
+    .optional()
+    .describe('named in problems, and its extension picks the format (.yaml, .yml, .json, .csv); default upload.yaml'),
   content: z.string().min(1, 'must not be empty').describe('the file: YAML or JSON'),
   dryRun: z.boolean().optional().describe('answer what would change, write nothing'),
 });

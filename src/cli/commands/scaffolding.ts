@@ -3,16 +3,16 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { createDb } from '../../db/client';
 import { BulkgenError } from '../../errors';
-import { stringifyScaffolding } from '../../scaffolding/files';
+import { SCAFFOLDING_FORMATS, stringifyScaffolding, type ScaffoldingFormat } from '../../scaffolding/files';
 import { exportScaffolding, importScaffolding, type ImportFile, type ImportResult } from '../../scaffolding/import';
 import { KINDS } from '../../scaffolding/write';
 import { previewPrompt } from '../../scaffolding/preview';
 import { Tier } from '../../domain/enums';
 import { clientConfig, info } from '../env';
 
-const EXTENSIONS = ['.yaml', '.yml', '.json'];
+const EXTENSIONS = ['.yaml', '.yml', '.json', '.csv'];
 
-/** The files of a path: the file itself, or every .yaml/.yml/.json file of a folder, by name. */
+/** The files of a path: the file itself, or every .yaml/.yml/.json/.csv file of a folder, by name. */
 function readFiles(target: string): ImportFile[] {
   if (!fs.existsSync(target)) throw new BulkgenError('NOT_FOUND', { what: `file or folder '${target}'` });
   const names = fs.statSync(target).isDirectory()
@@ -22,7 +22,7 @@ function readFiles(target: string): ImportFile[] {
         .sort()
         .map((n) => path.join(target, n))
     : [target];
-  if (names.length === 0) throw new BulkgenError('NOT_FOUND', { what: `a .yaml, .yml or .json file in '${target}'` });
+  if (names.length === 0) throw new BulkgenError('NOT_FOUND', { what: `a .yaml, .yml, .json or .csv file in '${target}'` });
   return names.map((name) => ({ name, text: fs.readFileSync(name, 'utf8') }));
 }
 
@@ -43,7 +43,7 @@ export function registerScaffoldingCommands(program: Command): void {
   program
     .command('import <path>')
     .description(
-      'upsert personas, emotional arcs, topics and templates by natural key from a YAML or JSON file (or a folder of them), all or nothing',
+      'upsert personas, emotional arcs, topics and templates by natural key from a YAML, JSON or CSV file (or a folder of them), all or nothing',
     )
     .option('--dry-run', 'print what would change and write nothing')
     .option('--json', 'print the result as JSON')
@@ -90,15 +90,18 @@ export function registerScaffoldingCommands(program: Command): void {
 
   program
     .command('export-scaffolding')
-    .description('every persona, arc, topic and template as one file `bulkgen import` takes (YAML; JSON when --out ends in .json)')
+    .description(
+      'every persona, arc, topic and template as one file `bulkgen import` takes (YAML; JSON or CSV when --out ends in .json or .csv)',
+    )
     .option('-o, --out <file>', 'write to this file instead of stdout')
-    .option('--format <format>', 'yaml | json (default: from --out, else yaml)')
+    .option('--format <format>', 'yaml | json | csv (default: from --out, else yaml)')
     .action(async (o: { out?: string; format?: string }) => {
-      const format = o.format ?? (o.out?.toLowerCase().endsWith('.json') ? 'json' : 'yaml');
-      if (format !== 'yaml' && format !== 'json') {
-        throw new BulkgenError('VALIDATION_FAILED', { summary: `--format: expected yaml or json, got '${format}'` });
+      const fromOut = o.out === undefined ? undefined : path.extname(o.out).slice(1).toLowerCase();
+      const format = o.format ?? (fromOut === 'json' || fromOut === 'csv' ? fromOut : 'yaml');
+      if (!(SCAFFOLDING_FORMATS as readonly string[]).includes(format)) {
+        throw new BulkgenError('VALIDATION_FAILED', { summary: `--format: expected yaml, json or csv, got '${format}'` });
       }
-      const text = stringifyScaffolding(await exportScaffolding(createDb(clientConfig())), format);
+      const text = stringifyScaffolding(await exportScaffolding(createDb(clientConfig())), format as ScaffoldingFormat);
       if (o.out === undefined) process.stdout.write(text);
       else {
         fs.writeFileSync(o.out, text);
