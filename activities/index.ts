@@ -5,6 +5,7 @@ import type { Db } from '../src/db/client';
 import { writeCheckpoint } from '../src/db/checkpoints';
 import { cancelOpenItems, countItems, pageQueuedItems, settleItems } from '../src/db/items';
 import { findJob, updateJob } from '../src/db/jobs';
+import { getJobCost } from '../src/export/job-costs';
 import type { RateLimit } from '../src/rate-limit/limit';
 import { createRateLimiter } from '../src/rate-limit/limiter';
 import { ScaffoldingCache } from '../src/db/scaffolding';
@@ -48,7 +49,7 @@ export function createActivities(deps: ActivityDeps): ControlActivities & ItemAc
   const chainDeps: ItemChainDeps = { db, generator, scaffolding, rateLimiter, itemMetrics };
   return {
     async loadJob(jobId) {
-      const job = await findJob(db, jobId);
+      const [job, cost] = await Promise.all([findJob(db, jobId), getJobCost(db, jobId)]);
       // A missing row cannot appear by retrying: the workflow fails at once, naming it.
       if (!job) throw ApplicationFailure.nonRetryable(`batch job '${jobId}' does not exist`, 'JOB_NOT_FOUND');
       return {
@@ -59,6 +60,8 @@ export function createActivities(deps: ActivityDeps): ControlActivities & ItemAc
         concurrency: job.concurrent_processing,
         errorHandling: job.error_handling,
         toleratedFailurePercent: job.tolerated_failure_percent === null ? null : Number(job.tolerated_failure_percent),
+        maxCostUsd: job.max_cost_usd === null ? null : Number(job.max_cost_usd),
+        spentUsd: cost.costUsd,
       };
     },
 

@@ -132,7 +132,7 @@ async function runItemChain(
         prompt_sha256: createHash('sha256').update(prompt).digest('hex'),
       }),
     );
-    return { outcome: 'completed', position: item.position, conversationId };
+    return { outcome: 'completed', position: item.position, conversationId, costUsd: result.costUsd };
   } catch (err) {
     if (ctx.cancellationSignal.aborted || isAbortError(err)) {
       throw new CancelledFailure(`item ${item.position} cancelled while ${phase}`);

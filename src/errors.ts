@@ -20,6 +20,10 @@ export const ERROR_CATALOGUE = {
   INVALID_TRANSITION: { status: 409, message: "cannot {action} job '{id}': it is {status}" },
   JOB_NOT_ENDED: { status: 409, message: "job '{id}' is {status}: only an ended job (completed, failed, cancelled) {action}" },
   RETRY_IN_PROGRESS: { status: 409, message: "job '{id}' is being retried already (retry {retry}, {status}): wait until it ends" },
+  SPEND_CAP_REACHED: {
+    status: 409,
+    message: "job '{id}' has cost ${spent} of its ${cap} spend cap: raise maxCostUsd (PATCH /v1/batches/{id}) before resuming",
+  },
   NOTHING_TO_RETRY: { status: 409, message: "job '{id}' has no {statuses} item to retry" },
   TOO_MANY_ITEMS: { status: 413, message: 'a batch may hold at most {max} items; this one would hold {count}' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'the request body is larger than {limit} bytes' },

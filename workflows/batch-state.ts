@@ -65,7 +65,20 @@ export class BatchState {
     concurrency: 1,
     errorHandling: 'continue',
     toleratedFailurePercent: null,
+    maxCostUsd: null,
+    spentUsd: 0,
   };
+  /**
+   * The spend cap applies (the workflow's `patched('spend-cap')`: runs recorded before the cap
+   * existed replay without it). Off, `maxCostUsd` is never looked at.
+   */
+  spendCapOn = false;
+  /** USD the job has cost: the database's figure at the run's start plus what this run's items cost. */
+  spentUsd = 0;
+  /** Why the job is paused when the spend cap paused it (cleared by a resume). */
+  capReason: string | undefined;
+  /** What this run's items cost, and how many reported a cost: the average sizes lanes near the cap. */
+  private costThisRun = { usd: 0, items: 0 };
   /** Position of the last item taken from the pages. */
   cursor: number;
   paused: boolean;
@@ -112,6 +125,36 @@ export class BatchState {
   loaded(job: JobSettings): void {
     Object.assign(this.job, job);
     this.concurrency ??= job.concurrency;
+    this.spentUsd = job.spentUsd;
+  }
+
+  /** The spend cap is set and the job has cost at least that much. */
+  get overSpendCap(): boolean {
+    return this.spendCapOn && this.job.maxCostUsd !== null && this.spentUsd >= this.job.maxCostUsd;
+  }
+
+  /**
+   * Pauses the job when it has reached its spend cap (after a lane's results, at a run's start, or
+   * when the cap is lowered); true when it paused it now. Items in flight finish and are counted.
+   */
+  pauseAtSpendCap(): boolean {
+    if (!this.overSpendCap) return false;
+    const reason = `spend cap reached: $${this.spentUsd.toFixed(4)} spent of $${this.job.maxCostUsd!.toFixed(4)} (raise maxCostUsd, then resume)`;
+    // Already paused (by an operator, or by the cap in an earlier run): the row keeps saying why.
+    if (this.paused) {
+      this.capReason ??= reason;
+      return false;
+    }
+    if (!this.pause()) return false;
+    this.capReason = reason;
+    return true;
+  }
+
+  /** `setSpendCap` signal: a new cap (null: none); false when it does not apply. */
+  setSpendCap(maxCostUsd: number | null): boolean {
+    if (this.ending || (maxCostUsd !== null && !(maxCostUsd > 0))) return false;
+    this.job.maxCostUsd = maxCostUsd;
+    return true;
   }
 
   /** The row already ended (e.g. a duplicate start): the run has nothing to do. */
@@ -160,7 +203,20 @@ export class BatchState {
     const { maxLaneSize, laneTargetMs, itemsPerRun } = this.opts;
     const target = Math.max(1, Math.min(maxLaneSize, Math.floor(laneTargetMs / Math.max(this.itemMs, 1))));
     const left = this.held.length + Math.max(0, Math.min(itemsPerRun - this.takenThisRun, this.job.totalItems - this.cursor));
-    return Math.max(1, Math.min(target, Math.ceil(left / this.windowSize())));
+    return Math.max(1, Math.min(target, Math.ceil(left / this.windowSize()), this.itemsUnderSpendCap()));
+  }
+
+  /**
+   * Items per lane the spend cap leaves room for: what is left under the cap over the average item
+   * cost, shared by the window, so lanes shrink as the cap nears and the job pauses within about a
+   * window of items past it (a lane reports its costs only when it ends). 1 until an item's cost is known.
+   */
+  private itemsUnderSpendCap(): number {
+    if (!this.spendCapOn || this.job.maxCostUsd === null) return Infinity;
+    if (this.costThisRun.items === 0) return 1;
+    const perItem = this.costThisRun.usd / this.costThisRun.items;
+    if (perItem <= 0) return Infinity;
+    return Math.floor((this.job.maxCostUsd - this.spentUsd) / perItem / this.windowSize());
   }
 
   /** Every item at or below this position has ended or is in flight; the next run pages from here. */
@@ -206,6 +262,11 @@ export class BatchState {
    */
   itemEnded(result: ProcessItemResult): boolean {
     if (result.outcome === 'completed') this.counters.successful++;
+    if (result.costUsd !== undefined) {
+      this.spentUsd += result.costUsd;
+      this.costThisRun.usd += result.costUsd;
+      this.costThisRun.items++;
+    }
     if (result.outcome !== 'failed') return false;
     this.counters.failed++;
     if (this.stopReason) return false;
@@ -237,10 +298,11 @@ export class BatchState {
     return true;
   }
 
-  /** `resume` signal; false when it does not apply. */
+  /** `resume` signal; false when it does not apply (also while the job is still over its spend cap). */
   resume(): boolean {
-    if (this.ending || this.cancelRequested || this.stopReason || !this.paused) return false;
+    if (this.ending || this.cancelRequested || this.stopReason || !this.paused || this.overSpendCap) return false;
     this.paused = false;
+    this.capReason = undefined;
     this.setStatus(this.startedAt === undefined ? 'queued' : 'processing');
     return true;
   }
@@ -309,6 +371,8 @@ export class BatchState {
       ...(this.startedAt === undefined ? {} : { started_at: new Date(this.startedAt).toISOString() }),
       // The stop reason, once there is one: every lane's next claim sees it and starts nothing more.
       ...(this.stopReason === undefined ? {} : { error_message: this.stopReason }),
+      // Why the spend cap paused the job, and cleared once it resumes (only the cap writes this while the job runs).
+      ...(this.spendCapOn && this.stopReason === undefined ? { error_message: this.capReason ?? null } : {}),
     };
   }
 

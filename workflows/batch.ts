@@ -4,6 +4,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -15,7 +16,7 @@ import type { BatchResult, BatchWorkflowInput } from './contract';
 import { ItemPager } from './item-pager';
 import { JobRowWriter } from './job-row-writer';
 import { Lanes, takeItems } from './lanes';
-import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal } from './messages';
+import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal, setSpendCapSignal } from './messages';
 import { BatchStatusKey, BatchTierKey } from './search-attributes';
 
 /**
@@ -44,14 +45,19 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       writeCheckpoint({ jobId, runId: workflowInfo().runId, cursorPosition: state.resumeCursor(), counters: { ...counters }, reason }),
     );
   const dispatchScope = new CancellationScope();
+  const paused = () => {
+    describe();
+    sync();
+    void checkpoint('pause');
+  };
+  const pauseAtSpendCap = () => {
+    if (state.pauseAtSpendCap()) paused();
+  };
 
   // Registered before the first await, so no signal or query finds the workflow without them.
   setHandler(progressQuery, () => state.progress());
   setHandler(pauseSignal, () => {
-    if (!state.pause()) return;
-    describe();
-    sync();
-    void checkpoint('pause');
+    if (state.pause()) paused();
   });
   setHandler(resumeSignal, () => {
     if (state.resume()) sync();
@@ -62,8 +68,13 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   setHandler(setConcurrencySignal, ({ concurrency }) => {
     if (state.setConcurrency(concurrency)) sync();
   });
+  setHandler(setSpendCapSignal, ({ maxCostUsd }) => {
+    if (state.setSpendCap(maxCostUsd)) pauseAtSpendCap();
+  });
 
   state.loaded(await loadJob(jobId));
+  // Runs recorded before the spend cap replay without it (no marker in their history).
+  state.spendCapOn = patched('spend-cap');
   writer.rowStatus = state.job.status;
   upsertSearchAttributes([
     { key: BatchTierKey, value: state.job.tier },
@@ -79,10 +90,12 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       cancelled: 0,
     };
   }
+  // A run that starts over the cap (a continue-as-new, a retry) pauses before it dispatches.
+  pauseAtSpendCap();
   // Lanes wait for the row to show what the workflow says (see canStart): make it so.
   if (writer.rowStatus !== state.status) sync();
 
-  const lanes = new Lanes(state, writer, processLane);
+  const lanes = new Lanes(state, writer, processLane, pauseAtSpendCap);
   const pager = new ItemPager((afterPosition, limit) => fetchItemPage({ jobId, afterPosition, limit }), opts.pageSize);
 
   let continueRun = false;

@@ -82,6 +82,10 @@ export interface JobSettings {
   concurrency: number;
   errorHandling: ErrorHandling;
   toleratedFailurePercent: number | null;
+  /** USD: the spend cap (null: none); the workflow pauses the job once `spentUsd` reaches it. */
+  maxCostUsd: number | null;
+  /** USD the job's conversations had cost when the run started (earlier runs, retries). */
+  spentUsd: number;
 }
 
 /** Input of `fetchItemPage`. */
@@ -119,6 +123,8 @@ export interface ProcessItemResult {
   position: number;
   conversationId?: string;
   errorMessage?: string;
+  /** USD the item's conversation cost (a completed item this attempt generated). */
+  costUsd?: number;
 }
 
 /** Input of a lane: a few items of one job, ids only, run in this order. */

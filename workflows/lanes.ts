@@ -35,6 +35,8 @@ export class Lanes {
     private readonly state: BatchState,
     private readonly writer: JobRowWriter,
     private readonly processLane: ItemActivities['processLane'],
+    /** Called after a lane's results are counted (the workflow checks the spend cap). */
+    private readonly afterLane: () => void = () => undefined,
   ) {}
 
   /** Runs one lane of `refs` (the caller counted it in flight). */
@@ -51,6 +53,7 @@ export class Lanes {
       for (const result of results) if (state.itemEnded(result)) this.sync();
       const byId = new Map(refs.map((r) => [r.id, r]));
       state.hold(held.map((id) => byId.get(id)!));
+      this.afterLane();
     } catch (err) {
       // A cancelled one-item lane ended nothing; a longer one may have finished some items: counted after the window empties.
       if (isCancellation(err)) {

@@ -24,5 +24,7 @@ export const resumeSignal = defineSignal('resume');
 export const cancelSignal = defineSignal('cancel');
 /** Change how many items may be in flight, e.g. `{ "concurrency": 10 }` (1..200). */
 export const setConcurrencySignal = defineSignal<[{ concurrency: number }]>('setConcurrency');
+/** A new spend cap in USD (null: none), e.g. `{ "maxCostUsd": 25 }`; the API writes it to the job row first. */
+export const setSpendCapSignal = defineSignal<[{ maxCostUsd: number | null }]>('setSpendCap');
 /** Status, counters, in-flight items, concurrency and ETA. */
 export const progressQuery = defineQuery<BatchProgress>('progress');

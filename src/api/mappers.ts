@@ -29,6 +29,7 @@ export function toJob(row: BatchJobRow): Job {
     concurrentProcessing: row.concurrent_processing,
     errorHandling: row.error_handling,
     toleratedFailurePercent: num(row.tolerated_failure_percent),
+    maxCostUsd: num(row.max_cost_usd),
     templateId: text(shared.template_id),
     idempotencyKey: row.idempotency_key ?? null,
     workflowId: row.workflow_id ?? null,

@@ -12,6 +12,7 @@ import {
 } from '../domain/enums';
 import { MAX_CONCURRENCY } from '../domain/limits';
 import { pgText } from '../domain/text';
+import { SpendCap } from '../domain/batch-request';
 import { ERROR_CATALOGUE, type ErrorCode } from '../errors';
 import { ITEM_CURSOR_PATTERN, JOB_CURSOR_PATTERN } from './cursor';
 
@@ -82,9 +83,15 @@ export const SubmitHeaders = z.looseObject({
     .describe('any string of 1 to 255 visible ASCII characters; the same key returns the same job'),
 });
 
-export const PatchJobBody = z.strictObject({
-  concurrentProcessing: z.int().min(1).max(MAX_CONCURRENCY).describe('how many items may be in flight (1..200)'),
-});
+export const PatchJobBody = z
+  .strictObject({
+    concurrentProcessing: z.int().min(1).max(MAX_CONCURRENCY).optional().describe('how many items may be in flight (1..200)'),
+    maxCostUsd: SpendCap.nullable()
+      .optional()
+      .describe('a new spend cap in USD (null: none); a job paused at its cap resumes after a raise'),
+  })
+  .refine((b) => b.concurrentProcessing !== undefined || b.maxCostUsd !== undefined, 'give concurrentProcessing, maxCostUsd or both')
+  .meta({ minProperties: 1 });
 
 /** A `batch_jobs` row in camelCase. */
 export const Job = z
@@ -103,6 +110,7 @@ export const Job = z
     concurrentProcessing: z.number(),
     errorHandling: ErrorHandling,
     toleratedFailurePercent: z.number().nullable(),
+    maxCostUsd: z.number().nullable().describe('USD spend cap (null: none)'),
     templateId: uuid.nullable().describe('null: auto-selected per item'),
     idempotencyKey: z.string().nullable(),
     workflowId: z.string().nullable(),
@@ -255,7 +263,7 @@ export const EstimateResponse = SubmitResponse.pick({ totalItems: true, estimate
 
 export const ControlResponse = z.object({
   jobId: uuid,
-  action: z.enum(['pause', 'resume', 'cancel', 'setConcurrency']),
+  action: z.enum(['pause', 'resume', 'cancel', 'setConcurrency', 'setSpendCap']),
   accepted: z.literal(true),
 });
 

@@ -1,12 +1,21 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
-import { findJob, getJob } from '../db/jobs';
+import { findJob, getJob, updateJob } from '../db/jobs';
 import { TERMINAL_JOB_STATUSES, type JobStatus } from '../domain/enums';
 import type { BatchJobRow } from '../domain/rows';
 import { BulkgenError } from '../errors';
 import { workflowIdFor } from '../temporal/client';
-import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal, type BatchProgress } from '../../workflows/messages';
+import {
+  cancelSignal,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  setConcurrencySignal,
+  setSpendCapSignal,
+  type BatchProgress,
+} from '../../workflows/messages';
+import { getJobCost } from '../export/job-costs';
 import { isTemporalUnreachable, temporalUnavailable } from '../temporal/errors';
 
 /** What the routes hand to this module. */
@@ -17,7 +26,7 @@ export interface ControlDeps {
 }
 
 /** An operator action on a running batch. */
-export type JobAction = 'pause' | 'resume' | 'cancel' | 'setConcurrency';
+export type JobAction = 'pause' | 'resume' | 'cancel' | 'setConcurrency' | 'setSpendCap';
 
 /**
  * From which statuses each action is accepted (the workflow ignores the
@@ -28,6 +37,7 @@ export const ALLOWED_FROM: Record<JobAction, readonly JobStatus[]> = {
   resume: ['paused'],
   cancel: ['queued', 'processing', 'paused'],
   setConcurrency: ['queued', 'processing', 'paused'],
+  setSpendCap: ['queued', 'processing', 'paused'],
 };
 
 /** Statuses during which the workflow runs and can answer its `progress` query. */
@@ -55,9 +65,12 @@ function assertAllowed(job: BatchJobRow, action: JobAction): void {
  *
  * @throws JOB_NOT_FOUND, INVALID_TRANSITION (409), TEMPORAL_UNAVAILABLE (503)
  */
-export async function signalJob(deps: ControlDeps, jobId: string, action: JobAction, concurrency?: number): Promise<void> {
+export async function signalJob(deps: ControlDeps, jobId: string, action: JobAction, value?: number | null): Promise<void> {
   const job = await getJob(deps.db, jobId);
   assertAllowed(job, action);
+  if (action === 'resume') await assertUnderSpendCap(deps.db, job);
+  // The cap is the row's first (a run reads it when it starts), then the running workflow's.
+  if (action === 'setSpendCap') await updateJob(deps.db, jobId, { max_cost_usd: value ?? null });
   const handle = deps.temporal.workflow.getHandle(workflowIdFor(jobId));
   try {
     await deps.temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () => {
@@ -69,7 +82,9 @@ export async function signalJob(deps: ControlDeps, jobId: string, action: JobAct
         case 'cancel':
           return handle.signal(cancelSignal);
         case 'setConcurrency':
-          return handle.signal(setConcurrencySignal, { concurrency: concurrency! });
+          return handle.signal(setConcurrencySignal, { concurrency: value! });
+        case 'setSpendCap':
+          return handle.signal(setSpendCapSignal, { maxCostUsd: value ?? null });
       }
     });
   } catch (err) {
@@ -82,6 +97,20 @@ export async function signalJob(deps: ControlDeps, jobId: string, action: JobAct
     }
     if (isTemporalUnreachable(err)) throw temporalUnavailable(err, deps.config.TEMPORAL_ADDRESS);
     throw err;
+  }
+}
+
+/** A job at or over its spend cap stays paused: resuming it would pause it again at once. */
+async function assertUnderSpendCap(db: Db, job: BatchJobRow): Promise<void> {
+  if (job.max_cost_usd === null) return;
+  const cap = Number(job.max_cost_usd);
+  const { costUsd } = await getJobCost(db, job.id);
+  if (costUsd >= cap) {
+    throw new BulkgenError(
+      'SPEND_CAP_REACHED',
+      { id: job.id, spent: costUsd.toFixed(4), cap: cap.toFixed(4) },
+      { spentUsd: costUsd, maxCostUsd: cap },
+    );
   }
 }
 

@@ -83,6 +83,7 @@ export async function submitParsedBatch(deps: SubmitDeps, req: StartBatchRequest
         concurrent_processing: req.concurrentProcessing,
         error_handling: req.errorHandling,
         tolerated_failure_percent: req.toleratedFailurePercent ?? null,
+        max_cost_usd: req.maxCostUsd ?? null,
         idempotency_key: opts.idempotencyKey ?? null,
         created_by: req.createdBy ?? null,
         template_id: templateIdOrAuto(req.templateId),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorHandling, NIL_UUID, Priority, RetryableItemStatus, Tier } from './enums';
-import { MAX_CONCURRENCY } from './limits';
+import { MAX_CONCURRENCY, MAX_SPEND_CAP_USD } from './limits';
 import { pgText } from './text';
 
 const Id = z.guid({ error: (iss) => `expected a uuid, got '${String(iss.input)}'` });
@@ -15,6 +15,16 @@ const ParameterSet = z.strictObject({
 });
 type ParameterSet = z.infer<typeof ParameterSet>;
 
+/** A spend cap in USD: the workflow pauses the job once its conversations have cost this much. */
+export const SpendCap = z
+  .number()
+  // batch_jobs.max_cost_usd keeps 4 decimals: a smaller cap would be stored as 0.
+  .min(0.0001, 'at least 0.0001')
+  .max(MAX_SPEND_CAP_USD, `at most ${MAX_SPEND_CAP_USD}`)
+  .describe(
+    'USD: the job pauses once its conversations have cost this much (the reason in errorMessage); raise it with PATCH, then resume',
+  );
+
 /** The fields every start body may carry, whichever way it lists its items. */
 const common = {
   name: pgText({ max: 200, notBlank: true }),
@@ -24,6 +34,7 @@ const common = {
   concurrentProcessing: z.int().min(1).max(MAX_CONCURRENCY).default(3),
   errorHandling: ErrorHandling.default('continue'),
   toleratedFailurePercent: z.number().min(0).max(100).optional(),
+  maxCostUsd: SpendCap.optional(),
   createdBy: pgText({ max: 200 }).optional(),
 };
 const lists = {

@@ -151,6 +151,7 @@ export type Database = {
           id: string
           idempotency_key: string | null
           job_type: string
+          max_cost_usd: number | null
           name: string
           priority: string
           retry_count: number
@@ -178,6 +179,7 @@ export type Database = {
           id?: string
           idempotency_key?: string | null
           job_type?: string
+          max_cost_usd?: number | null
           name: string
           priority?: string
           retry_count?: number
@@ -205,6 +207,7 @@ export type Database = {
           id?: string
           idempotency_key?: string | null
           job_type?: string
+          max_cost_usd?: number | null
           name?: string
           priority?: string
           retry_count?: number

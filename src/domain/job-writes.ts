@@ -12,6 +12,8 @@ export interface JobPatch {
   started_at?: string;
   completed_at?: string | null;
   error_message?: string | null;
+  /** Only the API writes it (PATCH /v1/batches/:id { maxCostUsd }). */
+  max_cost_usd?: number | null;
 }
 
 /** What a checkpoint records: where the workflow was and what it had counted. */

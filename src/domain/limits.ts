@@ -2,3 +2,6 @@
 export const MAX_ITEMS_PER_BATCH = 100_000;
 /** Most items in flight for one batch (`concurrent_processing`, also its CHECK). */
 export const MAX_CONCURRENCY = 200;
+
+/** The largest spend cap a job may carry (`batch_jobs.max_cost_usd` is numeric(12,4)). */
+export const MAX_SPEND_CAP_USD = 1_000_000;

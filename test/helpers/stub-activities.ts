@@ -62,6 +62,8 @@ export class StubJob {
       concurrency: 2,
       errorHandling: 'continue',
       toleratedFailurePercent: null,
+      maxCostUsd: null,
+      spentUsd: 0,
       ...settings,
     };
     this.items = Array.from({ length: count }, (_, i) => ({

@@ -32,6 +32,20 @@ describe('recorded histories replay against the workflow code of today', () => {
     }
   });
 
+  it("the spend cap shipped behind patched('spend-cap'): its recording has the marker, the histories recorded before it have none and replay", () => {
+    const patchIds = (file: string) =>
+      readHistory(file)
+        .events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+        .map((e) => {
+          const data = e.markerRecordedEventAttributes!.details!['patch-data']!.payloads![0]!.data!;
+          return (JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id;
+        });
+    const capped = files.filter((f) => f.startsWith('spend-cap'));
+    expect(capped.length).toBeGreaterThan(0);
+    for (const f of capped) expect(patchIds(f)).toEqual(['spend-cap']);
+    for (const f of ['completed.json', 'paused-resumed.json', 'cancelled.json', 'stop-policy.json']) expect(patchIds(f)).toEqual([]);
+  });
+
   it('replays every file with no determinism error', async () => {
     const histories = files.map((file) => ({ workflowId: file, history: readHistory(file) }));
     const errors: string[] = [];

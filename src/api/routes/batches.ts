@@ -253,8 +253,11 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
     '/batches/:id',
     {
       schema: {
-        summary: "Change a running batch's concurrency",
-        description: 'Signals setConcurrency to the workflow, which writes the new value to the job row. 409 once the job has ended.',
+        summary: "Change a running batch's concurrency or spend cap",
+        description:
+          'concurrentProcessing: signals setConcurrency to the workflow, which writes the new value to the job row. ' +
+          'maxCostUsd: writes the new cap (null: none) to the job row and signals setSpendCap; a job paused at its cap stays ' +
+          'paused until resumed. 409 once the job has ended.',
         tags: ['batches'],
         security: BEARER_SECURITY,
         params: JobIdParams,
@@ -263,8 +266,11 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       },
     },
     async (request, reply) => {
-      await signalJob(deps, request.params.id, 'setConcurrency', request.body.concurrentProcessing);
-      return reply.code(202).send({ jobId: request.params.id, action: 'setConcurrency' as const, accepted: true as const });
+      const { concurrentProcessing, maxCostUsd } = request.body;
+      if (concurrentProcessing !== undefined) await signalJob(deps, request.params.id, 'setConcurrency', concurrentProcessing);
+      if (maxCostUsd !== undefined) await signalJob(deps, request.params.id, 'setSpendCap', maxCostUsd);
+      const action = maxCostUsd !== undefined ? ('setSpendCap' as const) : ('setConcurrency' as const);
+      return reply.code(202).send({ jobId: request.params.id, action, accepted: true as const });
     },
   );
 };

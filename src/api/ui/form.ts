@@ -23,6 +23,7 @@ export function startBodyFromForm(form: FormBody): Record<string, unknown> {
     concurrentProcessing: numberOrUndefined(one(form.concurrentProcessing)),
     errorHandling: one(form.errorHandling),
     toleratedFailurePercent: numberOrUndefined(one(form.toleratedFailurePercent)),
+    maxCostUsd: numberOrUndefined(one(form.maxCostUsd)),
   };
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined && v !== ''));
 }

@@ -329,6 +329,7 @@ export const uiPlugin: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       resume: 'Resume sent: items start again.',
       cancel: 'Cancel sent: items in flight are cancelled, unstarted items become cancelled.',
       setConcurrency: `Concurrency set to ${concurrency}.`,
+      setSpendCap: concurrency == null ? 'Spend cap removed.' : `Spend cap set to $${concurrency}.`,
     }[action];
     if (isHtmx(request)) return reply.type('text/html; charset=utf-8').view('partials/message', { kind: 'done', message: done });
     return reply.redirect(`${UI_PREFIX}/batches/${jobId}`, 303);

@@ -7,6 +7,7 @@ import { jobCoverage, type CoverageCell } from '../../db/queries';
 import { findJob, getJob } from '../../db/jobs';
 import { unwrap } from '../../db/errors';
 import { JOB_STATUSES, type JobStatus } from '../../domain/enums';
+import { SpendCap } from '../../domain/batch-request';
 import { MAX_CONCURRENCY } from '../../domain/limits';
 import { BulkgenError } from '../../errors';
 import { getJobCost } from '../../export/job-costs';
@@ -38,6 +39,7 @@ interface StartOptions {
   idempotencyKey?: string;
   fromJob?: string;
   fromCancelled?: boolean;
+  maxCost?: string;
   json?: boolean;
   wait?: boolean;
 }
@@ -58,6 +60,7 @@ function startBody(o: StartOptions): Record<string, unknown> {
   set('concurrentProcessing', o.concurrency === undefined ? undefined : Number(o.concurrency));
   set('errorHandling', o.errorHandling);
   set('toleratedFailurePercent', o.tolerance === undefined ? undefined : Number(o.tolerance));
+  set('maxCostUsd', o.maxCost === undefined ? undefined : Number(o.maxCost));
   set(
     'fromJob',
     o.fromJob === undefined ? undefined : { jobId: o.fromJob, statuses: o.fromCancelled ? ['failed', 'cancelled'] : ['failed'] },
@@ -81,6 +84,7 @@ export function registerBatchCommands(program: Command): void {
     .option('--concurrency <n>', 'items in flight (1-200)')
     .option('--error-handling <mode>', 'continue | stop')
     .option('--tolerance <percent>', 'tolerated failure percentage (0-100)')
+    .option('--max-cost <usd>', 'spend cap: the batch pauses once its conversations have cost this much')
     .option('--idempotency-key <key>', 'makes a retried start return the same job')
     .option('--from-job <jobId>', "a new job of another ended job's failed combinations (fromJob)")
     .option('--from-cancelled', 'with --from-job: its cancelled combinations too')
@@ -122,7 +126,7 @@ export function registerBatchCommands(program: Command): void {
             `  items      ${job.completed_items}/${job.total_items} processed: ${job.successful_items} ok, ${job.failed_items} failed, ${job.cancelled_items} cancelled`,
             `  tier       ${job.tier}, concurrency ${progress?.concurrency ?? job.concurrent_processing}, error handling ${job.error_handling}`,
             `  eta        ${job.estimated_time_remaining === null ? '-' : `${job.estimated_time_remaining}s`}`,
-            `  cost       ${formatUsd(cost.costUsd)} for ${cost.conversations} conversation${cost.conversations === 1 ? '' : 's'} (${cost.inputTokens} input + ${cost.outputTokens} output tokens)`,
+            `  cost       ${formatUsd(cost.costUsd)} for ${cost.conversations} conversation${cost.conversations === 1 ? '' : 's'} (${cost.inputTokens} input + ${cost.outputTokens} output tokens)${job.max_cost_usd === null ? '' : `, cap ${formatUsd(Number(job.max_cost_usd))}`}`,
             `  workflow   ${job.workflow_id ?? `batch-${job.id}`}${progress ? ` (run ${progress.run}, ${progress.inFlight} in flight)` : ''}`,
           ].join('\n') + '\n',
         );
@@ -224,6 +228,20 @@ export function registerBatchCommands(program: Command): void {
         await signalJob(ctx, jobId, 'setConcurrency', concurrency);
         const job = await findJob(ctx.db, jobId);
         info(`concurrency of batch-${jobId} set to ${n} (job is ${job?.status})`);
+      }),
+    );
+
+  program
+    .command('spend-cap <jobId> <usd>')
+    .description("change a batch's spend cap in USD ('none' removes it); a batch paused at its cap then resumes with `resume`")
+    .action(async (jobId: string, usd: string) =>
+      withCli(async (ctx) => {
+        const cap = usd === 'none' ? null : SpendCap.safeParse(Number(usd));
+        if (cap !== null && !cap.success) {
+          throw new BulkgenError('VALIDATION_FAILED', { summary: `usd: expected an amount over 0 or 'none', got '${usd}'` });
+        }
+        await signalJob(ctx, jobId, 'setSpendCap', cap === null ? null : cap.data);
+        info(`spend cap of batch-${jobId} ${cap === null ? 'removed' : `set to $${cap.data}`}`);
       }),
     );
 }

@@ -12,6 +12,8 @@ const settings = (over: Partial<JobSettings> = {}): JobSettings => ({
   concurrency: 2,
   errorHandling: 'continue',
   toleratedFailurePercent: null,
+  maxCostUsd: null,
+  spentUsd: 0,
   ...over,
 });
 
@@ -43,6 +45,51 @@ describe('BatchState', () => {
     state.itemEnded({ outcome: 'cancelled', position: 3 });
     expect(state.counters).toEqual({ successful: 1, failed: 1 });
     expect(state.processed).toBe(2);
+  });
+
+  it('the spend cap: items add their cost; reaching the cap pauses (once) with the reason; resume waits for a higher cap', () => {
+    const { state, statuses } = makeState({ maxCostUsd: 0.05, spentUsd: 0.02 });
+    state.spendCapOn = true;
+    state.laneStarting();
+    state.itemEnded({ outcome: 'completed', position: 1, costUsd: 0.02 });
+    expect(state.pauseAtSpendCap()).toBe(false);
+    expect(state.jobPatch().error_message).toBeNull();
+    state.itemEnded({ outcome: 'completed', position: 2, costUsd: 0.015 });
+    expect(state.spentUsd).toBeCloseTo(0.055, 10);
+    expect(state.pauseAtSpendCap()).toBe(true);
+    expect(state.pauseAtSpendCap()).toBe(false);
+    expect(statuses).toEqual(['processing', 'paused']);
+    expect(state.jobPatch()).toMatchObject({
+      status: 'paused',
+      error_message: 'spend cap reached: $0.0550 spent of $0.0500 (raise maxCostUsd, then resume)',
+    });
+    expect(state.resume()).toBe(false);
+    expect(state.setSpendCap(-1)).toBe(false);
+    expect(state.setSpendCap(0.1)).toBe(true);
+    expect(state.resume()).toBe(true);
+    expect(state.jobPatch()).toMatchObject({ status: 'processing', error_message: null });
+    // Lowered under what was spent: the next check pauses again.
+    state.setSpendCap(0.01);
+    expect(state.pauseAtSpendCap()).toBe(true);
+  });
+
+  it('near the spend cap lanes shrink to what the cap leaves room for, shared by the window', () => {
+    const { state } = makeState({ maxCostUsd: 1, totalItems: 1000, concurrency: 2 });
+    state.laneTimed(10, 1000); // 100 ms an item: lanes of up to 25 without a cap
+    expect(state.laneSize()).toBe(25);
+    state.spendCapOn = true;
+    expect(state.laneSize()).toBe(1); // no item cost known yet
+    state.itemEnded({ outcome: 'completed', position: 1, costUsd: 0.01 });
+    expect(state.laneSize()).toBe(25); // (1 - 0.01) / 0.01 / 2 = 49 items of room per lane
+    for (let p = 2; p <= 90; p++) state.itemEnded({ outcome: 'completed', position: p, costUsd: 0.01 });
+    expect(state.laneSize()).toBe(4); // $0.10 left: 10 items, 2 lanes
+  });
+
+  it('without the patch (a run recorded before the cap), the cap is never looked at and the row keeps its error message', () => {
+    const { state } = makeState({ maxCostUsd: 0.01, spentUsd: 5 });
+    expect(state.overSpendCap).toBe(false);
+    expect(state.pauseAtSpendCap()).toBe(false);
+    expect(state.jobPatch()).not.toHaveProperty('error_message');
   });
 
   it("with 'stop', the first failure sets the stop reason (once) and halts dispatch", () => {
