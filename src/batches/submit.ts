@@ -3,8 +3,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { unwrap } from '../db/errors';
-import { deleteJob, findJob, updateJob } from '../db/jobs';
-import { TERMINAL_JOB_STATUSES } from '../domain/enums';
+import { deleteJob, updateJob } from '../db/jobs';
 import { describeIssues, StartBatchRequest, templateIdOrAuto } from '../domain/batch-request';
 import { BulkgenError } from '../errors';
 import { workflowIdFor } from '../temporal/client';
@@ -13,6 +12,7 @@ import type { batchWorkflow } from '../../workflows/batch';
 import type { BatchRunOptions } from '../../workflows/contract';
 import { temporalUnavailable } from '../temporal/errors';
 import { estimateBatch, estimateItems } from './estimate';
+import { parameterSetsFromJob } from './from-job';
 
 /** What submitting a batch answers (the POST /v1/batches body). */
 export interface SubmitResult {
@@ -158,44 +158,6 @@ function result(
     ...estimateItems(deps.config, totalItems, concurrency),
     created,
   };
-}
-
-/** One item of another job as `create_batch_job` takes it. */
-interface StoredParameterSet {
-  persona_id: string;
-  emotional_arc_id: string;
-  training_topic_id: string;
-  template_id: string | null;
-  tier: string;
-}
-
-/**
- * The combinations of another job's items of `statuses`, by position (`job_parameter_sets`, one
- * query). The other job must have ended (its failures are final only then).
- */
-async function parameterSetsFromJob(db: Db, from: NonNullable<StartBatchRequest['fromJob']>): Promise<StoredParameterSet[]> {
-  const source = await findJob(db, from.jobId);
-  if (!source) {
-    throw new BulkgenError(
-      'UNKNOWN_REFERENCE',
-      { field: 'fromJob.jobId', detail: `no batch job with id '${from.jobId}'` },
-      { field: 'fromJob.jobId' },
-    );
-  }
-  if (!TERMINAL_JOB_STATUSES.includes(source.status)) {
-    throw new BulkgenError(
-      'JOB_NOT_ENDED',
-      { id: source.id, status: source.status, action: 'can give its items to a new job (fromJob)' },
-      { status: source.status, field: 'fromJob.jobId' },
-    );
-  }
-  const sets = unwrap(
-    'batch_items',
-    await db.rpc('job_parameter_sets', { p_job_id: from.jobId, p_statuses: from.statuses }),
-  ) as unknown as StoredParameterSet[];
-  if (sets.length === 0)
-    throw new BulkgenError('EMPTY_BATCH', { field: `fromJob (job '${from.jobId}' has no ${from.statuses.join(' or ')} item)` });
-  return sets;
 }
 
 /** How long submission waits for Temporal to answer before refusing with TEMPORAL_UNAVAILABLE. */

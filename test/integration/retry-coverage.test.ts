@@ -84,7 +84,7 @@ describe('retry, coverage and fromJob', () => {
   const start = async (payload: Record<string, unknown>) => {
     const res = await app.inject({ method: 'POST', url: '/v1/batches', headers: auth, payload: { templateId, ...payload } });
     expect(res.statusCode, res.body).toBe(202);
-    return res.json() as { jobId: string; workflowId: string; totalItems: number };
+    return res.json() as { jobId: string; workflowId: string; totalItems: number; estimatedCost: number; estimatedTimeSeconds: number };
   };
   const retry = (jobId: string, payload?: unknown, headers: Record<string, string> = {}) =>
     app.inject({ method: 'POST', url: `/v1/batches/${jobId}/retry`, headers: { ...auth, ...headers }, ...(payload ? { payload } : {}) });
@@ -411,8 +411,17 @@ describe('retry, coverage and fromJob', () => {
     expect(coverage.cells.map((c) => `${c.personaId}/${c.emotionalArcId}/${c.topicId}`)).toEqual(items.map(comboOf));
 
     failing = new Set();
+    // The estimate of a fromJob body counts the other job's items as the start then makes them.
+    const estimate = await app.inject({
+      method: 'POST',
+      url: '/v1/batches/estimate',
+      headers: auth,
+      payload: { templateId, name: 'estimate of the failed', fromJob: { jobId: s.jobId, statuses: ['failed'] } },
+    });
+    expect(estimate.statusCode, estimate.body).toBe(200);
     const copy = await start({ name: 'failed of coverage', fromJob: { jobId: s.jobId, statuses: ['failed'] } });
     expect(copy.totalItems).toBe(7);
+    expect(estimate.json()).toEqual({ totalItems: 7, estimatedCost: copy.estimatedCost, estimatedTimeSeconds: copy.estimatedTimeSeconds });
     expect(await waitForWorkflow(copy.workflowId)).toMatchObject({ status: 'completed', successful: 7 });
     const copied = await itemRows(h.db, copy.jobId);
     expect(copied.map(comboOf)).toEqual(items.filter((i) => i.status === 'failed').map(comboOf));

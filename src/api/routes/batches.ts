@@ -1,6 +1,6 @@
 import type { FastifyRouteSchemaDef } from 'fastify/types/schema';
 import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { estimateBatch } from '../../batches/estimate';
+import { estimateStart } from '../../batches/estimate';
 import { submitParsedBatch } from '../../batches/submit';
 import type { z } from 'zod';
 import { getJob } from '../../db/jobs';
@@ -89,15 +89,15 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
         summary: 'Estimate a batch without starting it',
         description:
           'The same body as POST /v1/batches, validated the same way; answers the item count, cost (same price table) and time ' +
-          'that POST would answer. Creates nothing.',
+          "that POST would answer (fromJob: the other job's items of those statuses, with its 422 and 409). Creates nothing.",
         tags: ['batches'],
         security: BEARER_SECURITY,
         body: StartBatchRequestDoc,
-        response: { 200: EstimateResponse, ...errors(400, 401, 413, 500) },
+        response: { 200: EstimateResponse, ...errors(400, 401, 409, 413, 422, 500, 503) },
       },
       validatorCompiler: startBodyValidator,
     },
-    async (request) => estimateBatch(deps.config, request.body as unknown as StartBatchRequest),
+    async (request) => estimateStart(deps, request.body as unknown as StartBatchRequest),
   );
 
   app.get(
