@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import { PriceOverrides } from './domain/prices';
 
+/** How the `openai` provider asks for structured output (`OPENAI_RESPONSE_FORMAT`; see `src/generation/openai.ts`). */
+export const OPENAI_RESPONSE_FORMATS = ['json_schema', 'json_object'] as const;
+export type OpenAIResponseFormat = (typeof OPENAI_RESPONSE_FORMATS)[number];
+
 /** Defaults, named once. Ports follow Supabase's local stack and Temporal's dev server. */
 export const DEFAULTS = {
   temporalAddress: '127.0.0.1:7233',
@@ -100,6 +104,7 @@ const EnvSchema = z.object({
   OPENAI_BASE_URL: optionalUrl,
   OPENAI_API_KEY: optionalText,
   OPENAI_MODEL: z.string().trim().min(1).default(DEFAULTS.openaiModel),
+  OPENAI_RESPONSE_FORMAT: z.enum(OPENAI_RESPONSE_FORMATS, { error: 'expected json_schema or json_object' }).default('json_schema'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ANTHROPIC_MAX_TOKENS: z.preprocess(
     emptyToUndefined,

@@ -1,28 +1,37 @@
 import { z } from 'zod';
 import { ROLES } from '../domain/enums';
 
+/**
+ * Bounds on every string and list: a model given the schema as a grammar (llama.cpp, vLLM) cannot run
+ * a string on until its token limit cuts the answer off, and a runaway answer fails validation.
+ */
+export const CONVERSATION_LIMITS = { label: 200, text: 2_000, content: 8_000, turns: 100 } as const;
+
 /** The emotional state attached to one turn. `intensity` runs from 0 (faint) to 1 (overwhelming). */
 export const EmotionalContext = z.object({
-  primary_emotion: z.string().min(1),
-  secondary_emotion: z.string().min(1).optional(),
+  primary_emotion: z.string().min(1).max(CONVERSATION_LIMITS.label),
+  secondary_emotion: z.string().min(1).max(CONVERSATION_LIMITS.label).optional(),
   intensity: z.number().min(0).max(1),
 });
 
 /** One message of a conversation; `turn_number` counts from 1. */
 export const ConversationTurn = z.object({
-  turn_number: z.number().int().min(1),
+  turn_number: z.number().int().min(1).max(CONVERSATION_LIMITS.turns),
   role: z.enum(ROLES),
-  content: z.string().refine((text) => text.trim() !== '', 'expected non-empty text'),
+  content: z
+    .string()
+    .max(CONVERSATION_LIMITS.content)
+    .refine((text) => text.trim() !== '', 'expected non-empty text'),
   emotional_context: EmotionalContext,
 });
 export type ConversationTurn = z.infer<typeof ConversationTurn>;
 
 /** What the conversation is about and where it is meant to go. */
 export const ConversationMetadata = z.object({
-  client_persona: z.string(),
-  session_context: z.string(),
-  conversation_phase: z.string(),
-  expected_outcome: z.string().optional(),
+  client_persona: z.string().max(CONVERSATION_LIMITS.text),
+  session_context: z.string().max(CONVERSATION_LIMITS.text),
+  conversation_phase: z.string().max(CONVERSATION_LIMITS.label),
+  expected_outcome: z.string().max(CONVERSATION_LIMITS.text).optional(),
 });
 
 /**
@@ -31,7 +40,7 @@ export const ConversationMetadata = z.object({
  */
 export const GeneratedConversation = z.object({
   conversation_metadata: ConversationMetadata,
-  turns: z.array(ConversationTurn).min(2),
+  turns: z.array(ConversationTurn).min(2).max(CONVERSATION_LIMITS.turns),
 });
 export type GeneratedConversation = z.infer<typeof GeneratedConversation>;
 /** Alias of the {@link GeneratedConversation} type, for call sites that also import the schema. */

@@ -19,6 +19,7 @@ export type GeneratorConfig = Pick<
   | 'OPENAI_API_KEY'
   | 'OPENAI_BASE_URL'
   | 'OPENAI_MODEL'
+  | 'OPENAI_RESPONSE_FORMAT'
   | 'PRICE_TABLE_JSON'
 >;
 
@@ -45,6 +46,7 @@ export function createGenerator(config: GeneratorConfig): ConversationGenerator 
         ...(config.OPENAI_API_KEY === undefined ? {} : { apiKey: config.OPENAI_API_KEY }),
         ...(config.OPENAI_BASE_URL === undefined ? {} : { baseURL: config.OPENAI_BASE_URL }),
         model: config.OPENAI_MODEL,
+        responseFormat: config.OPENAI_RESPONSE_FORMAT,
         prices: priceTableFor(config),
       });
   }

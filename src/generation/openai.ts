@@ -1,8 +1,9 @@
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError, OpenAIError } from 'openai';
 import { createModelGenerator, sdkClientOptions, type ModelGeneratorOptions, type ModelOutput } from './model-generator';
 import type { ConversationGenerator } from './provider';
+import type { OpenAIResponseFormat } from '../config';
 import type { SdkErrors } from './sdk-errors';
-import { jsonShapeInstructions, readConversationText, type OutputCheck } from './structured-output';
+import { jsonShapeInstructions, readConversationText, strictConversationJsonSchema, type OutputCheck } from './structured-output';
 
 /** The provider name, as `GENERATOR` spells it and `conversations.generator` records it. */
 export const OPENAI_GENERATOR = 'openai';
@@ -19,6 +20,25 @@ export interface OpenAIGeneratorOptions extends ModelGeneratorOptions {
   apiKey?: string;
   /** e.g. 'http://127.0.0.1:8000/v1' for a compatible server; default: OpenAI's API. */
   baseURL?: string;
+  /** `json_schema` (default: the conversation's schema, strict) or `json_object` (any JSON; the shape is only asked for). */
+  responseFormat?: OpenAIResponseFormat;
+}
+
+export type { OpenAIResponseFormat } from '../config';
+
+/** The `response_format` of a request. */
+function responseFormat(format: OpenAIResponseFormat): OpenAI.ChatCompletionCreateParams['response_format'] {
+  if (format === 'json_object') return { type: 'json_object' };
+  return { type: 'json_schema', json_schema: { name: 'conversation', strict: true, schema: strictConversationJsonSchema() } };
+}
+
+/**
+ * A server that does not take `json_schema` says so with a 400 naming `response_format` or
+ * `json_schema` (OpenAI for older models, some compatible servers): the provider then asks for
+ * `json_object` instead, for that request and every later one.
+ */
+function refusesJsonSchema(err: unknown): boolean {
+  return err instanceof APIError && err.status === 400 && /response_format|json_schema/i.test(err.message);
 }
 
 const OPENAI_SDK_ERRORS: SdkErrors<APIError> = {
@@ -35,8 +55,10 @@ const OPENAI_SDK_ERRORS: SdkErrors<APIError> = {
 
 /**
  * The `openai` provider for OpenAI and OpenAI-compatible servers: one chat completion per attempt
- * with `response_format: { type: 'json_object' }`, a system message giving the exact JSON shape and
- * the rendered prompt as the user message. Errors, retries and aborts are the scaffold's
+ * with `response_format` `json_schema` (the conversation's JSON Schema, strict, every string
+ * bounded: OpenAI, vLLM, llama.cpp and Ollama constrain the output to it) or, where a server refuses
+ * that, `json_object`; a system message giving the exact JSON shape and the rendered prompt as the
+ * user message. Errors, retries and aborts are the scaffold's
  * ({@link createModelGenerator}); the output is cut off (a `TruncatedOutputError`) at
  * `finish_reason: 'length'`, and a refusal or a completion without choices is invalid output.
  */
@@ -44,6 +66,7 @@ export function createOpenAIGenerator(options: OpenAIGeneratorOptions): Conversa
   const { model } = options;
   const client = new OpenAI({ ...sdkClientOptions(options), apiKey: options.apiKey ?? NO_API_KEY });
   const system = jsonShapeInstructions();
+  let format: OpenAIResponseFormat = options.responseFormat ?? 'json_schema';
 
   return createModelGenerator({
     name: OPENAI_GENERATOR,
@@ -56,9 +79,18 @@ export function createOpenAIGenerator(options: OpenAIGeneratorOptions): Conversa
         { role: 'system', content: system },
         { role: 'user', content: prompt },
       ],
-      response_format: { type: 'json_object' },
+      response_format: responseFormat(format),
     }),
-    send: (body, signal) => client.chat.completions.create(body, { signal }),
+    send: async (body, signal) => {
+      try {
+        return await client.chat.completions.create(body, { signal });
+      } catch (err) {
+        if (body.response_format?.type !== 'json_schema' || !refusesJsonSchema(err)) throw err;
+        // Not the item's fault: the same attempt again, the way this server takes.
+        format = 'json_object';
+        return client.chat.completions.create({ ...body, response_format: responseFormat(format) }, { signal });
+      }
+    },
     responseName: 'a chat completion',
     isResponse: (body) => Array.isArray((body as Partial<OpenAI.ChatCompletion>).choices),
     readOutput: readCompletion,

@@ -18,6 +18,45 @@ export function conversationJsonSchema(): Record<string, unknown> {
   return schema;
 }
 
+let strict: Record<string, unknown> | undefined;
+
+/**
+ * {@link conversationJsonSchema} in the form strict structured output takes it (OpenAI's
+ * `response_format: json_schema` with `strict: true`; vLLM, llama.cpp and Ollama accept it too):
+ * every object lists all its properties as required and allows no others, and an optional property
+ * may be null instead (read back as left out, see {@link checkConversation}).
+ */
+export function strictConversationJsonSchema(): Record<string, unknown> {
+  strict ??= toStrict(conversationJsonSchema()) as Record<string, unknown>;
+  return strict;
+}
+
+function toStrict(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(toStrict);
+  if (!node || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) out[key] = toStrict(value);
+  if (out.type === 'object' && out.properties && typeof out.properties === 'object') {
+    const properties = out.properties as Record<string, unknown>;
+    const required = new Set((out.required as string[] | undefined) ?? []);
+    for (const key of Object.keys(properties)) if (!required.has(key)) properties[key] = { anyOf: [properties[key], { type: 'null' }] };
+    out.required = Object.keys(properties);
+    out.additionalProperties = false;
+  }
+  return out;
+}
+
+/** Object fields whose value is null are dropped, at any depth (strict output sends null for a field it leaves out). */
+function withoutNullFields(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNullFields);
+  if (!value || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k, withoutNullFields(v)]),
+  );
+}
+
 /**
  * The system message that tells a chat model to answer with the conversation as bare JSON (for
  * providers whose structured output is `response_format: json_object`, which only promises JSON).
@@ -62,8 +101,8 @@ export function readConversationText(text: string): OutputCheck {
   return checkConversation(value);
 }
 
-/** Validates already-parsed output against {@link GeneratedConversation}. */
+/** Validates already-parsed output against {@link GeneratedConversation} (a null optional field counts as left out). */
 export function checkConversation(value: unknown): OutputCheck {
-  const parsed = parseConversation(value);
+  const parsed = parseConversation(withoutNullFields(value));
   return parsed.ok ? parsed : { ok: false, failureType: 'validation_error', issues: parsed.issues };
 }

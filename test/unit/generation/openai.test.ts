@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidOutputError, isAbortError, PermanentGenerationError, TransientGenerationError } from '../../../src/generation';
 import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/failed-attempt';
 import { createOpenAIGenerator } from '../../../src/generation/openai';
+import { strictConversationJsonSchema } from '../../../src/generation/structured-output';
 import { chatCompletion, openaiError, startStandInServer, standInConversation, type StandInServer } from '../../helpers/stand-in-openai';
 import { generationRequest, rejection } from './fixtures';
 
@@ -22,7 +23,7 @@ describe('openai provider against a stand-in OpenAI server (local HTTP, wire for
   });
   beforeEach(() => standIn.reset());
 
-  it('sends a JSON-mode chat completion: a system message with the exact shape, the prompt as the user message', async () => {
+  it('sends a structured-output chat completion: the strict conversation schema, a system message with the shape, the prompt as the user message', async () => {
     standIn.enqueue(
       chatCompletion(JSON.stringify(standInConversation(4)), {
         model: 'gpt-4o-mini-2024-07-18',
@@ -37,7 +38,10 @@ describe('openai provider against a stand-in OpenAI server (local HTTP, wire for
     expect(sent!.headers.authorization).toBe('Bearer test-key');
     const body = sent!.body as { model: string; messages: Array<{ role: string; content: string }>; response_format: unknown };
     expect(body.model).toBe('gpt-4o-mini');
-    expect(body.response_format).toEqual({ type: 'json_object' });
+    expect(body.response_format).toEqual({
+      type: 'json_schema',
+      json_schema: { name: 'conversation', strict: true, schema: strictConversationJsonSchema() },
+    });
     expect(body.messages.map((m) => m.role)).toEqual(['system', 'user']);
     expect(body.messages[0]!.content).toMatch(/one JSON object/);
     expect(body.messages[0]!.content).toContain('"conversation_metadata"');
@@ -52,6 +56,44 @@ describe('openai provider against a stand-in OpenAI server (local HTTP, wire for
       // gpt-4o-mini at 0.15 / 0.6 USD per million tokens
       costUsd: 0.00135,
     });
+  });
+
+  it('a server that refuses json_schema is asked again with json_object, in the same attempt and from then on', async () => {
+    const refusal = "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.";
+    standIn.enqueue(openaiError(400, 'invalid_request_error', refusal), chatCompletion(JSON.stringify(standInConversation(2))));
+    standIn.enqueue(chatCompletion(JSON.stringify(standInConversation(3))));
+    const g = generator();
+    expect((await g.generate(request())).conversation).toEqual(standInConversation(2));
+    expect((await g.generate(request())).conversation).toEqual(standInConversation(3));
+    const formats = standIn.requests.map((r) => (r.body as { response_format: { type: string } }).response_format.type);
+    expect(formats).toEqual(['json_schema', 'json_object', 'json_object']);
+    // OPENAI_RESPONSE_FORMAT=json_object asks for it from the start.
+    standIn.reset();
+    standIn.enqueue(chatCompletion(JSON.stringify(standInConversation(2))));
+    await createOpenAIGenerator({ baseURL: `${standIn.url}/v1`, model: 'gpt-4o-mini', responseFormat: 'json_object' }).generate(request());
+    expect((standIn.requests[0]!.body as { response_format: unknown }).response_format).toEqual({ type: 'json_object' });
+  });
+
+  it('strict output sends null for a field it leaves out: read as left out; a string over its bound is invalid output', async () => {
+    const conversation = standInConversation(2) as {
+      conversation_metadata: Record<string, unknown>;
+      turns: Array<Record<string, unknown>>;
+    };
+    const withNulls = {
+      ...conversation,
+      conversation_metadata: { ...conversation.conversation_metadata, expected_outcome: null },
+      turns: conversation.turns.map((t) => ({ ...t, emotional_context: { ...(t.emotional_context as object), secondary_emotion: null } })),
+    };
+    standIn.enqueue(chatCompletion(JSON.stringify(withNulls)));
+    const result = await generator().generate(request());
+    expect(result.conversation.conversation_metadata).not.toHaveProperty('expected_outcome');
+    expect(result.conversation.turns[0]!.emotional_context).not.toHaveProperty('secondary_emotion');
+
+    const long = { ...conversation, turns: [{ ...conversation.turns[0], content: 'x'.repeat(8001) }, conversation.turns[1]] };
+    standIn.enqueue(chatCompletion(JSON.stringify(long)));
+    const err = await rejection(generator().generate(request()));
+    expect(err).toBeInstanceOf(InvalidOutputError);
+    expect(String((err as Error).message)).toMatch(/turns\.0\.content/);
   });
 
   it('a compatible server without a key still gets a request (with a placeholder key)', async () => {
