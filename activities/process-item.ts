@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Db } from '../src/db/client';
-import { completeItemWithConversation, type ConversationRecord } from '../src/db/conversations';
+import { completeItemWithConversation, conversationCost, type ConversationRecord } from '../src/db/conversations';
 import { recordFailedGeneration } from '../src/db/failed-generations';
 import { failItem } from '../src/db/items';
 import type { ScaffoldingCache } from '../src/db/scaffolding';
@@ -74,8 +74,13 @@ async function runItemChain(
   const ctx = Context.current();
   const { outage } = deps;
   const dbCall = <T>(what: string, run: () => Promise<T>): Promise<T> => (outage ? waitOutOutage(what, outage, run) : run());
-  if (item.status === 'completed')
-    return { outcome: 'completed', position: item.position, conversationId: item.conversation_id ?? undefined, alreadyEnded: true };
+  if (item.status === 'completed') {
+    // An earlier attempt stored it and its result never reached the workflow: the workflow counts it now, and its cost (the spend cap).
+    const conversationId = item.conversation_id ?? undefined;
+    const costUsd =
+      conversationId === undefined ? undefined : await dbCall('conversation cost', () => conversationCost(deps.db, conversationId));
+    return { outcome: 'completed', position: item.position, conversationId, costUsd, alreadyEnded: true };
+  }
   if (item.status === 'failed')
     return { outcome: 'failed', position: item.position, errorMessage: item.error_message ?? undefined, alreadyEnded: true };
   if (item.status === 'cancelled') return { outcome: 'cancelled', position: item.position, alreadyEnded: true };

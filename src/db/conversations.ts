@@ -36,3 +36,12 @@ export async function completeItemAndClaimNext(
   const result = unwrap('conversations', { data: (data ?? null) as { conversation_id: string; next: LaneClaim | null } | null, error });
   return { conversationId: result.conversation_id, next: result.next ?? undefined };
 }
+
+/** What a stored conversation cost (USD; 0 when it is gone). */
+export async function conversationCost(db: Db, conversationId: string): Promise<number> {
+  const row = unwrap(
+    'conversations',
+    await db.from('conversations').select('cost_usd').eq('id', conversationId).maybeSingle<{ cost_usd: number | string | null }>(),
+  );
+  return Number(row?.cost_usd ?? 0);
+}
