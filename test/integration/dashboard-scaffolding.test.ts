@@ -229,7 +229,7 @@ describe('dashboard scaffolding page (headless Chromium)', () => {
     await context.close();
   });
 
-  it('an import post without the CSRF token (or with a wrong one) is refused with 403 and writes nothing; with the token it is taken', async () => {
+  it('an import post without the CSRF token (or with a wrong one) is refused with 403 and writes nothing; with the token it is taken; no file or a binary one is named', async () => {
     const { context, page } = await signIn(browser, base, KEY);
     await page.goto(`${base}/ui/scaffolding`);
     const text = `personas:\n  - personaKey: ${prefix}_forged\n    name: Forged\n    archetype: The Forger\n`;
@@ -249,6 +249,20 @@ describe('dashboard scaffolding page (headless Chromium)', () => {
     expect(taken.status()).toBe(200);
     expect(await taken.text()).toContain(`+ <code>${prefix}_forged</code>`);
     expect(await personaKeys(`${prefix}_forged`)).toEqual([]);
+
+    // No file, or one that is not text: the field and the file are named.
+    const none = await page.request.post(`${base}/ui/scaffolding/import`, { multipart: { _csrf: token, dryRun: 'on' } });
+    expect(none.status()).toBe(400);
+    expect(await none.text()).toContain('file: choose a .yaml, .yml or .json file to import (got none)');
+    const binary = {
+      name: 'sheet.xlsx',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from([0x50, 0x4b, 0x03, 0x04, 0xff, 0xfe, 0x00]),
+    };
+    const notText = await page.request.post(`${base}/ui/scaffolding/import`, { multipart: { _csrf: token, file: binary } });
+    expect(notText.status()).toBe(400);
+    expect(await notText.text()).toContain('file: &#39;sheet.xlsx&#39; is not UTF-8 text');
+    expect(await counts()).toEqual(before);
 
     // Without a session the upload route sends the person to sign in, before reading the file.
     const anonymous = await browser.newContext();

@@ -12,7 +12,7 @@ import type { ApiDeps } from '../deps';
 import { toEmotionalArc, toPersona, toTemplate, toTopic } from '../mappers';
 import { field, type FormBody } from './form';
 import { isHtmx } from './session';
-import { MAX_UPLOAD_BYTES, readMultipart, uploadedFiles } from './upload';
+import { MAX_UPLOAD_BYTES, readMultipart, UPLOAD_EXTENSIONS, UPLOAD_EXTENSIONS_TEXT, uploadedFiles } from './upload';
 
 type Row = Record<string, unknown>;
 
@@ -86,6 +86,8 @@ async function scaffoldingLists({ db }: ApiDeps) {
     templates: templates.map(toTemplate),
     tiers: TIERS,
     maxUploadMb: MAX_UPLOAD_BYTES / (1024 * 1024),
+    uploadAccept: UPLOAD_EXTENSIONS.join(','),
+    uploadExtensions: UPLOAD_EXTENSIONS_TEXT,
   };
 }
 
@@ -123,12 +125,12 @@ function previewRequest(choice: ReturnType<typeof previewChoice>): PreviewReques
 /** The one file of the form, or why there is none to import. */
 function uploadedOne(files: ReturnType<typeof uploadedFiles>): { name: string; text: string } {
   const [file] = files;
-  if (!file) throw new BulkgenError('VALIDATION_FAILED', { summary: 'file: choose a .yaml, .yml or .json file to import (got none)' });
+  if (!file) throw new BulkgenError('VALIDATION_FAILED', { summary: `file: choose a ${UPLOAD_EXTENSIONS_TEXT} file to import (got none)` });
   if (file.text !== undefined) return { name: file.name, text: file.text };
   if (file.problem === 'too-large') {
     throw new BulkgenError('UPLOAD_TOO_LARGE', { file: file.name, limit: `${MAX_UPLOAD_BYTES / (1024 * 1024)} MB` });
   }
-  throw new BulkgenError('VALIDATION_FAILED', { summary: `file: '${file.name}' is not UTF-8 text (a YAML or JSON file is)` });
+  throw new BulkgenError('VALIDATION_FAILED', { summary: `file: '${file.name}' is not UTF-8 text (a ${UPLOAD_EXTENSIONS_TEXT} file is)` });
 }
 
 /** An import's changes per kind, worded as `bulkgen import` prints them. */

@@ -6,6 +6,12 @@ import type { FormBody } from './form';
 /** The largest file the dashboard's import form takes (5 MB; `bulkgen import` has no limit for bigger files). */
 export const MAX_UPLOAD_BYTES = 5 * 1024 * 1024;
 
+/** The file types the import form offers (each is a format `parseScaffoldingFile` reads by its extension). */
+export const UPLOAD_EXTENSIONS = ['.yaml', '.yml', '.json'] as const;
+
+/** `.yaml, .yml or .json`: the extensions as a person reads them. */
+export const UPLOAD_EXTENSIONS_TEXT = `${UPLOAD_EXTENSIONS.slice(0, -1).join(', ')} or ${UPLOAD_EXTENSIONS[UPLOAD_EXTENSIONS.length - 1]}`;
+
 /** The import form's parts: one file, a CSRF token and a checkbox; anything more is not from our form. */
 const LIMITS = { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 8, fieldSize: 4096, parts: 10 };
 
