@@ -27,6 +27,11 @@ export const ERROR_CATALOGUE = {
   NOTHING_TO_RETRY: { status: 409, message: "job '{id}' has no {statuses} item to retry" },
   TOO_MANY_ITEMS: { status: 413, message: 'a batch may hold at most {max} items; this one would hold {count}' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'the request body is larger than {limit} bytes' },
+  UPLOAD_TOO_LARGE: {
+    status: 413,
+    message:
+      "file '{file}' is larger than the dashboard's upload limit of {limit}: split it into smaller files, or import it with `bulkgen import`",
+  },
   UNKNOWN_REFERENCE: { status: 422, message: '{field}: {detail}' },
   DB_CONSTRAINT_VIOLATION: { status: 422, message: '{table}: the database rejected the row: {detail}' },
   DB_PERMISSION_DENIED: { status: 403, message: '{table}: permission denied for this role' },

@@ -1,71 +1,17 @@
-import { execFile } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import AxeBuilder from '@axe-core/playwright';
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
 import type { Config } from '../../src/config';
 import type { Db } from '../../src/db/client';
-import { PROJECT_ROOT } from '../../src/project-root';
 import { cancelSignal } from '../../workflows/messages';
 import { createOfflineGenerator, PermanentGenerationError, type ConversationGenerator } from '../../src/generation';
 import { conversationCount, jobRow, submit } from '../helpers/batches';
+import { axeClean, count, enabled, hasText, launchChromium, screenshot, signIn as signInWith } from '../helpers/dashboard';
 import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { observedGenerator } from '../helpers/generators';
 
-/** Polls until `check` holds (playwright-core has no web-first assertions), failing with what was last seen. */
-async function until(what: string, check: () => Promise<[boolean, unknown]>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let seen: unknown;
-  for (;;) {
-    const [ok, value] = await check();
-    if (ok) return;
-    seen = value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (last seen: ${JSON.stringify(seen)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-const hasText = (l: Locator, want: string | RegExp, timeoutMs?: number) =>
-  until(
-    `text ${String(want)}`,
-    async () => {
-      const text =
-        (await l
-          .first()
-          .textContent()
-          .catch(() => null)) ?? '';
-      return [typeof want === 'string' ? text.includes(want) : want.test(text), text];
-    },
-    timeoutMs,
-  );
-const enabled = (l: Locator, want: boolean) => until(`enabled=${want}`, async () => [(await l.isEnabled()) === want, !want]);
-const count = (l: Locator, want: number, timeoutMs?: number) =>
-  until(
-    `count ${want}`,
-    async () => {
-      const n = await l.count();
-      return [n === want, n];
-    },
-    timeoutMs,
-  );
-
-const run = promisify(execFile);
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const ARTIFACTS = path.join(PROJECT_ROOT, 'test', 'artifacts', 'dashboard');
 const KEY = 'dashboard-test-key';
 
 // The dashboard at /ui in headless Chromium against the real stack: the app listens, a worker runs the batches.
@@ -81,7 +27,6 @@ describe('dashboard (headless Chromium)', () => {
   const started: string[] = [];
 
   beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) await run('bash', [path.join(PROJECT_ROOT, 'scripts', 'install-chromium')], { timeout: 600_000 });
     config = testConfig({ API_KEYS: KEY });
     db = testDb(config);
     client = await testClient(config);
@@ -91,8 +36,7 @@ describe('dashboard (headless Chromium)', () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const address = app.server.address();
     base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    browser = await launchChromium();
   }, 660_000);
   afterAll(async () => {
     await browser?.close();
@@ -107,28 +51,9 @@ describe('dashboard (headless Chromium)', () => {
     await client?.connection.close();
   });
 
-  const shot = async (page: Page, name: string) => {
-    await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-phone.png`), fullPage: true });
-    await page.setViewportSize({ width: 1280, height: 900 });
-  };
-  /** No serious or critical axe violation on the page as it is now. */
-  const axe = async (page: Page, name: string) => {
-    const result = await new AxeBuilder({ page }).analyze();
-    const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    expect(bad.map((v) => `${name}: ${v.id} (${v.impact}) ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
-  };
-  const signIn = async (): Promise<{ context: BrowserContext; page: Page }> => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    await page.goto(`${base}/ui/batches`);
-    expect(new URL(page.url()).pathname).toBe('/ui/sign-in');
-    await page.getByLabel('API key').fill(KEY);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(`${base}/ui/batches`);
-    return { context, page };
-  };
+  const shot = screenshot;
+  const axe = axeClean;
+  const signIn = () => signInWith(browser, base, KEY);
   const jobIdOf = (page: Page) => new URL(page.url()).pathname.split('/').pop()!;
   const jobsNamed = async (name: string) => (await db.from('batch_jobs').select('id').eq('name', name)).data!.map((r) => r.id);
   const pick = async (page: Page, legend: string, labels: string[]) => {

@@ -34,7 +34,9 @@ import { toBatchItem, toEmotionalArc, toJob, toPersona, toTemplate, toTopic } fr
 import { jobStreams } from '../routes/batch-events';
 import { startBodyFromForm, field, type FormBody } from './form';
 import { formatters } from './format';
+import { scaffoldingPages } from './scaffolding';
 import { isHtmx, requireSession, SESSION_COOKIE, SESSION_MAX_AGE_S, sessionKey } from './session';
+import { registerUploads } from './upload';
 import { Readable } from 'node:stream';
 
 /** Where the dashboard lives. */
@@ -62,6 +64,8 @@ export const uiPlugin: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     route.schema = { ...route.schema, hide: true };
   });
   await app.register(fastifyFormbody);
+  // File uploads (the scaffolding import form), here only: the REST import takes the file's text as JSON.
+  await registerUploads(app);
   await app.register(fastifySecureSession, {
     key: sessionKey(config),
     cookieName: SESSION_COOKIE,
@@ -302,23 +306,8 @@ export const uiPlugin: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       });
     });
 
-    // Scaffolding (read-only here; writes, preview and import come with their REST routes).
-    ui.get(`/scaffolding`, async (_request, reply) => {
-      const [personas, arcs, topics, templates] = await Promise.all([
-        listScaffolding<Row>(db, 'personas'),
-        listScaffolding<Row>(db, 'emotional_arcs'),
-        listScaffolding<Row>(db, 'training_topics'),
-        listTemplates(db),
-      ]);
-      return page(reply, 'scaffolding', {
-        title: 'Scaffolding',
-        nav: 'scaffolding',
-        personas: personas.map(toPersona),
-        arcs: arcs.map(toEmotionalArc),
-        topics: topics.map(toTopic),
-        templates: templates.map(toTemplate),
-      });
-    });
+    // Scaffolding: the rows, the prompt preview and the import upload.
+    scaffoldingPages(ui, deps, page);
   });
 
   /** Sends a signal through the REST routes' service; a refusal shows the API's message. */

@@ -3,9 +3,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { createDb } from '../../db/client';
 import { BulkgenError } from '../../errors';
+import { describeImport } from '../../scaffolding/describe-import';
 import { SCAFFOLDING_FORMATS, stringifyScaffolding, type ScaffoldingFormat } from '../../scaffolding/files';
-import { exportScaffolding, importScaffolding, type ImportFile, type ImportResult } from '../../scaffolding/import';
-import { KINDS } from '../../scaffolding/write';
+import { exportScaffolding, importScaffolding, type ImportFile } from '../../scaffolding/import';
 import { previewPrompt } from '../../scaffolding/preview';
 import { Tier } from '../../domain/enums';
 import { clientConfig, info } from '../env';
@@ -24,18 +24,6 @@ function readFiles(target: string): ImportFile[] {
     : [target];
   if (names.length === 0) throw new BulkgenError('NOT_FOUND', { what: `a .yaml, .yml, .json or .csv file in '${target}'` });
   return names.map((name) => ({ name, text: fs.readFileSync(name, 'utf8') }));
-}
-
-/** One line per kind, then one per added or changed row with its fields. */
-export function describeImport(result: ImportResult): string[] {
-  const lines: string[] = [];
-  for (const kind of KINDS) {
-    const c = result.changes[kind];
-    lines.push(`${kind}: ${c.added.length} added, ${c.changed.length} changed, ${c.unchanged} unchanged`);
-    for (const key of c.added) lines.push(`  + ${key}`);
-    for (const { key, fields } of c.changed) lines.push(`  ~ ${key}: ${fields.join(', ')}`);
-  }
-  return lines;
 }
 
 /** `bulkgen import <path> [--dry-run] [--json]` and `bulkgen export-scaffolding [--out file]`. */
