@@ -1,5 +1,7 @@
 import { completedItems, count, GiveUp, itemCount, seedOf, sleep, until, type ChaosCase, type ChaosResult, type Seed } from './case-kit';
 import type { ChaosStack } from './harness';
+import { gatewayLatency, gatewayLostReplies, gatewayResets, temporalLinkDownThenCancel } from './network-cases';
+import { workerKills } from './worker-cases';
 
 export type { ChaosCase, ChaosResult } from './case-kit';
 
@@ -325,6 +327,11 @@ export function chaosCases(long: boolean): ChaosCase[] {
     postgresFreeze(10_000),
     postgresKillThenCancel(10_000),
     postgresKill(60_000, true),
+    gatewayLatency(15_000),
+    gatewayResets(5),
+    gatewayLostReplies(6_000),
+    temporalLinkDownThenCancel(10_000),
+    workerKills(20, 1000),
   ];
   return long ? all : all.filter((c) => !c.long);
 }
