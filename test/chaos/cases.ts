@@ -1,38 +1,9 @@
-import { ChaosStack } from './harness';
+import { completedItems, count, GiveUp, itemCount, seedOf, sleep, until, type ChaosCase, type ChaosResult, type Seed } from './case-kit';
+import type { ChaosStack } from './harness';
+import { gatewayLatency, gatewayLostReplies, gatewayResets, temporalLinkDownThenCancel } from './network-cases';
+import { workerKills } from './worker-cases';
 
-/** One chaos case's outcome: what it did and what held (the README's table). */
-export interface ChaosResult {
-  fault: string;
-  /** How long the fault lasted (ms). */
-  outageMs: number;
-  items: number;
-  failed: number;
-  /** Conversations beyond one per item (the unique key on batch_item_id makes this 0 by construction; counted anyway). */
-  duplicates: number;
-  /** From the end of the fault to the next item completed (ms). */
-  recoverMs: number;
-  /** From submit to the job's end (ms). */
-  totalMs: number;
-  /** What was checked during the fault (POST answered 503 and created nothing, /readyz named the part). */
-  during: string[];
-  /** Every broken promise; empty when the case held. */
-  problems: string[];
-}
-
-/** A case: inject the fault into the running batch, record what the API said meanwhile, then restore. */
-export interface ChaosCase {
-  name: string;
-  /** In the short set (CI) or only in `--long`. */
-  long?: boolean;
-  items: { personas: number; arcs: number; topics: number; concurrency: number };
-  /** Items completed before the fault. */
-  faultAfter: number;
-  /** How the job must end (default `completed`: every item completed). */
-  outcome?: 'completed' | 'cancelled';
-  run(stack: ChaosStack, during: string[], problems: string[], workflowId: string): Promise<{ outageMs: number; restoredAt: number }>;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export type { ChaosCase, ChaosResult } from './case-kit';
 
 /** During a database outage: POST /v1/batches answers 503 and leaves no row (counted after the database is back). */
 async function postDuringOutage(stack: ChaosStack, seed: Seed, during: string[], problems: string[], expectCode: string) {
@@ -79,12 +50,6 @@ async function waitingOnDatabase(stack: ChaosStack, workflowId: string, during: 
     }
     await sleep(250);
   }
-}
-
-interface Seed {
-  personas: string[];
-  arcs: string[];
-  topics: string[];
 }
 
 /** Postgres: postmaster and backends SIGKILLed, restarted on the same data after `outageMs`. */
@@ -205,79 +170,65 @@ export function postgresFreeze(outageMs: number, long = false): ChaosCase {
   };
 }
 
-async function seedOf(stack: ChaosStack): Promise<Seed> {
-  const ids = async (table: string, extra = '') =>
-    ((await stack.sql<{ id: string }>(`select id from public.${table} ${extra} order by 1`)) ?? []).map((r) => r.id);
-  return {
-    personas: await ids('personas'),
-    arcs: await ids('emotional_arcs', `where arc_key not like 'test\\_%'`),
-    topics: await ids('training_topics'),
-  };
-}
-
-async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-const count = async (stack: ChaosStack, text: string, values: unknown[]): Promise<number | undefined> => {
-  const rows = await stack.sql<{ n: string }>(text, values);
-  return rows ? Number(rows[0]!.n) : undefined;
-};
-
 /**
  * Runs one case on a running stack: submits its batch through the API, injects the fault once
  * `faultAfter` items completed, waits for the job's end, then checks the rows: the job completed, 0 items
- * failed, one conversation per item, no item left processing, counters equal the item rows, and no job made
- * by a request refused during the fault.
+ * failed, one conversation per item (and the item's `conversation_id` is that one), no item left
+ * processing, counters equal the item rows, and no job made by a request refused during the fault.
+ * Every toxiproxy link starts clean (no toxic, enabled), and the case waits for `/readyz` to answer 200.
  */
 export async function runCase(stack: ChaosStack, c: ChaosCase): Promise<ChaosResult> {
   const during: string[] = [];
   const problems: string[] = [];
+  await stack.toxiproxy.reset();
+  // A case starts on a stack that answers: after a restart the API's Temporal connection may still be in its backoff.
+  const ready = Date.now();
+  await until('/readyz 200 before the case', 60_000, async () => (await stack.api('GET', '/readyz')).status === 200);
+  if (Date.now() - ready > 1000) during.push(`(the stack answered /readyz 200 only ${Date.now() - ready} ms after the case began)`);
   const seed = await seedOf(stack);
   const { personas, arcs, topics, concurrency } = c.items;
+  const items = itemCount(c.items);
   const jobsBefore = await count(stack, 'select count(*) as n from public.batch_jobs', []);
   const started = Date.now();
   const post = await stack.api('POST', '/v1/batches', {
     name: `chaos: ${c.name}`,
-    personaIds: seed.personas.slice(0, personas),
-    emotionalArcIds: seed.arcs.slice(0, arcs),
-    topicIds: seed.topics.slice(0, topics),
+    ...(c.items.tiers === undefined && c.items.count === undefined
+      ? { personaIds: seed.personas.slice(0, personas), emotionalArcIds: seed.arcs.slice(0, arcs), topicIds: seed.topics.slice(0, topics) }
+      : { parameterSets: parameterSets(seed, c.items).slice(0, items) }),
     concurrentProcessing: concurrency,
   });
   if (post.status !== 202) throw new Error(`POST answered ${post.status}: ${JSON.stringify(post.body)}`);
   const { jobId, workflowId } = post.body as { jobId: string; workflowId: string };
-  const items = personas * arcs * topics;
-  const completedCount = () =>
-    count(stack, `select count(*) as n from public.batch_items where batch_job_id = $1 and status = 'completed'`, [jobId]);
+  const completedCount = () => completedItems(stack, jobId);
   await until(`${c.faultAfter} items completed`, 120_000, async () => ((await completedCount()) ?? 0) >= c.faultAfter);
   const before = (await completedCount()) ?? 0;
   if (before >= items) problems.push('the batch ended before the fault: make it longer');
-  const { outageMs, restoredAt } = await c.run(stack, during, problems, workflowId);
+  const { outageMs, restoredAt, recoverMs: measured } = await c.run(stack, during, problems, workflowId, jobId);
   // Recovered: an item completes after the fault ended that had not before.
   const atRestore = await until('the database after the fault', 60_000, async () => {
     const n = await completedCount();
     return n === undefined ? undefined : { n };
   }).then((r) => r.n);
   if (c.outcome !== 'cancelled') {
-    await until(
-      'an item completed after the fault',
-      300_000,
-      async () => ((await completedCount()) ?? 0) > Math.max(atRestore, before) || atRestore >= items,
-    );
+    await until('an item completed after the fault', 300_000, async () => {
+      const exited = stack.workerExit();
+      if (exited) throw new GiveUp(exited);
+      return ((await completedCount()) ?? 0) > Math.max(atRestore, before) || atRestore >= items;
+    });
   }
-  const recoverMs = Date.now() - restoredAt;
+  let recoverMs = Date.now() - restoredAt;
   const job = await until('the job to end', 600_000, async () => {
+    const exited = stack.workerExit();
+    if (exited) throw new GiveUp(exited);
     const rows = await stack.sql<Record<string, unknown>>(`select * from public.batch_jobs where id = $1`, [jobId]);
     const row = rows?.[0];
     return row && ['completed', 'failed', 'cancelled'].includes(String(row.status)) ? row : undefined;
   });
+  // A cancelled job has no next item to wait for: it has recovered when the workflow ended it.
+  if (c.outcome === 'cancelled') recoverMs = Date.now() - restoredAt;
+  if (measured !== undefined) recoverMs = measured;
   const totalMs = Date.now() - started;
+  if (c.after) await c.after(stack, during, problems, jobId);
   const byStatus = Object.fromEntries(
     (
       (await stack.sql<{ status: string; n: string }>(
@@ -294,6 +245,13 @@ export async function runCase(stack: ChaosStack, c: ChaosCase): Promise<ChaosRes
   const withConversation = (await count(
     stack,
     `select count(distinct c.batch_item_id) as n from public.conversations c join public.batch_items i on i.id = c.batch_item_id where i.batch_job_id = $1`,
+    [jobId],
+  ))!;
+  // The item points at the one conversation that exists (a repeated completion returned the first one's id).
+  const mismatched = (await count(
+    stack,
+    `select count(*) as n from public.batch_items i left join public.conversations c on c.batch_item_id = i.id
+      where i.batch_job_id = $1 and i.status = 'completed' and (c.id is null or i.conversation_id is distinct from c.id)`,
     [jobId],
   ))!;
   const jobsAfter = await count(stack, 'select count(*) as n from public.batch_jobs', []);
@@ -320,6 +278,7 @@ export async function runCase(stack: ChaosStack, c: ChaosCase): Promise<ChaosRes
     problems.push(`${byStatus.processing ?? 0} items left processing, ${byStatus.queued ?? 0} queued`);
   if (conversations !== completed || withConversation !== completed)
     problems.push(`${conversations} conversations for ${withConversation} items (want ${completed} each)`);
+  if (mismatched > 0) problems.push(`${mismatched} completed items do not point at their conversation (conversation_id)`);
   if (Number(job.successful_items) !== (byStatus.completed ?? 0))
     problems.push(`successful_items ${String(job.successful_items)} != ${byStatus.completed ?? 0}`);
   if (Number(job.failed_items) !== failed) problems.push(`failed_items ${String(job.failed_items)} != ${failed}`);
@@ -328,6 +287,20 @@ export async function runCase(stack: ChaosStack, c: ChaosCase): Promise<ChaosRes
   if (jobsAfter !== (jobsBefore ?? 0) + 1)
     problems.push(`${(jobsAfter ?? 0) - (jobsBefore ?? 0)} jobs made (want 1: a refused POST made a row)`);
   return { fault: c.name, outageMs, items, failed, duplicates: conversations - withConversation, recoverMs, totalMs, during, problems };
+}
+
+/** Every persona x arc x topic x tier of the seed (tiers in this order), for a batch of explicit parameter sets. */
+function parameterSets(seed: Seed, items: ChaosCase['items']) {
+  const tiers = (['template', 'scenario', 'edge_case'] as const).slice(0, items.tiers ?? 1);
+  return seed.personas
+    .slice(0, items.personas)
+    .flatMap((personaId) =>
+      seed.arcs
+        .slice(0, items.arcs)
+        .flatMap((emotionalArcId) =>
+          seed.topics.slice(0, items.topics).flatMap((topicId) => tiers.map((tier) => ({ personaId, emotionalArcId, topicId, tier }))),
+        ),
+    );
 }
 
 /** The table the runner prints and the README carries. */
@@ -354,6 +327,11 @@ export function chaosCases(long: boolean): ChaosCase[] {
     postgresFreeze(10_000),
     postgresKillThenCancel(10_000),
     postgresKill(60_000, true),
+    gatewayLatency(15_000),
+    gatewayResets(5),
+    gatewayLostReplies(6_000),
+    temporalLinkDownThenCancel(10_000),
+    workerKills(20, 1000),
   ];
   return long ? all : all.filter((c) => !c.long);
 }

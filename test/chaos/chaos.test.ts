@@ -14,7 +14,9 @@ describe('chaos: real faults under a running batch', () => {
   }, 60_000);
 
   for (const c of chaosCases(false)) {
-    it(`${c.name}: the batch completes, 0 items failed, one conversation per item, counters exact`, async () => {
+    const outcome =
+      c.outcome === 'cancelled' ? 'the job ends cancelled, every item completed or cancelled' : 'the batch completes, 0 items failed';
+    it(`${c.name}: ${outcome}, one conversation per item, counters exact`, async () => {
       const r = await runCase(stack, c);
       results.push(r);
       expect(r.problems).toEqual([]);
