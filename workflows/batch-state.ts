@@ -73,12 +73,15 @@ export class BatchState {
    * existed replay without it). Off, `maxCostUsd` is never looked at.
    */
   spendCapOn = false;
-  /** USD the job has cost: the database's figure at the run's start plus what this run's items cost. */
-  spentUsd = 0;
   /** Why the job is paused when the spend cap paused it (cleared by a resume). */
   capReason: string | undefined;
   /** What this run's items cost, and how many reported a cost: the average sizes lanes near the cap. */
   private costThisRun = { usd: 0, items: 0 };
+
+  /** USD the job has cost: the database's figure at the run's start plus what this run's items cost. */
+  get spentUsd(): number {
+    return this.job.spentUsd + this.costThisRun.usd;
+  }
   /** Position of the last item taken from the pages. */
   cursor: number;
   paused: boolean;
@@ -125,7 +128,6 @@ export class BatchState {
   loaded(job: JobSettings): void {
     Object.assign(this.job, job);
     this.concurrency ??= job.concurrency;
-    this.spentUsd = job.spentUsd;
   }
 
   /** The spend cap is set and the job has cost at least that much. */
@@ -263,7 +265,6 @@ export class BatchState {
   itemEnded(result: ProcessItemResult): boolean {
     if (result.outcome === 'completed') this.counters.successful++;
     if (result.costUsd !== undefined) {
-      this.spentUsd += result.costUsd;
       this.costThisRun.usd += result.costUsd;
       this.costThisRun.items++;
     }

@@ -95,9 +95,10 @@ function parseCsvFile(file: string, text: string): { rows: SourceRow[]; problems
   const { records, problems: csvProblems } = parseScaffoldingCsv(file, text);
   const rows: SourceRow[] = [];
   const problems: ImportProblem[] = csvProblems.map((p) => ({ file, ...p }));
+  const badLines = new Set(csvProblems.map((p) => p.line));
   for (const r of records) {
     // A record with a cell of the wrong type was reported already; its schema would only repeat it.
-    if (problems.some((p) => p.line === r.line)) continue;
+    if (badLines.has(r.line)) continue;
     const checked = checkRow({ kind: r.kind, file, line: r.line, index: r.index }, r.value, () => undefined);
     if (checked.row) rows.push(checked.row);
     problems.push(...checked.problems);
