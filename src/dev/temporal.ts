@@ -5,7 +5,7 @@ import { Connection } from '@temporalio/client';
 import { BulkgenError } from '../errors';
 import { PROJECT_ROOT } from '../project-root';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
-import { TOOLS_DIR } from './paths';
+import { isExecutable, TOOLS_DIR } from './paths';
 import { spawnManaged, tailOf, type ManagedProcess } from './processes';
 
 /**
@@ -33,15 +33,6 @@ export function resolveTemporalCli(explicit: string | undefined, log: (line: str
     return undefined;
   }
   return isExecutable(local) ? local : undefined;
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /** Starts `temporal server start-dev` with a SQLite file, the Web UI and our search attributes. */

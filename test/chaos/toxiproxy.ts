@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root';
-import { TOOLS_DIR } from '../../src/dev/paths';
+import { isExecutable, TOOLS_DIR } from '../../src/dev/paths';
 import { spawnManaged, tailOf, type ManagedProcess } from '../../src/dev/processes';
 
 /** A toxic as toxiproxy's API takes it (`POST /proxies/{proxy}/toxics`). */
@@ -37,15 +36,6 @@ export function resolveToxiproxy(): string {
   }
   if (!isExecutable(local)) throw new Error('scripts/install-toxiproxy ran but left no .tools/bin/toxiproxy-server');
   return local;
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /**
