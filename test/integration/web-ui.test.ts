@@ -1,28 +1,15 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root';
 import { cancelSignal, pauseSignal, progressQuery } from '../../workflows/messages';
 import { jobRow, submit, type Harness } from '../helpers/batches';
 import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
+import { launchChromium } from '../helpers/dashboard';
 import { observedGenerator } from '../helpers/generators';
 import { TEST_STACK_ENV } from '../helpers/test-stack';
 
-const run = promisify(execFile);
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const UI = `http://127.0.0.1:${TEST_STACK_ENV.TEMPORAL_UI_PORT}`;
 const ARTIFACTS = path.join(PROJECT_ROOT, 'test', 'artifacts');
 // The UI scrolls inside its own container, so a full-page screenshot is the viewport: make it tall.
@@ -37,12 +24,11 @@ describe('Temporal Web UI (headless Chromium)', () => {
   const started: string[] = [];
 
   beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) await run('bash', [path.join(PROJECT_ROOT, 'scripts', 'install-chromium')], { timeout: 600_000 });
+    browser = await launchChromium();
     const config = testConfig();
     h = { config, db: testDb(config), client: await testClient(config) };
     worker = await startTestWorker(config, { db: h.db, generator: observedGenerator({ latencyMs: 500 }).generator });
     seed = await seedIds(h.db);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     fs.mkdirSync(ARTIFACTS, { recursive: true });
   }, 660_000);
   afterAll(async () => {
