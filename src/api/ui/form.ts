@@ -30,3 +30,8 @@ export function startBodyFromForm(form: FormBody): Record<string, unknown> {
 
 /** The form field's single value. */
 export const field = (form: FormBody | undefined, name: string): string | undefined => one(form?.[name]);
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A path segment or form field that is a uuid (checked before it reaches a query). */
+export const isUuid = (value: string): boolean => UUID.test(value);

@@ -32,7 +32,7 @@ import type { ApiDeps } from '../deps';
 import { toBulkgenError } from '../errors';
 import { toBatchItem, toEmotionalArc, toJob, toPersona, toTemplate, toTopic } from '../mappers';
 import { jobStreams } from '../routes/batch-events';
-import { startBodyFromForm, field, type FormBody } from './form';
+import { startBodyFromForm, field, isUuid, type FormBody } from './form';
 import { formatters } from './format';
 import { scaffoldingPages } from './scaffolding';
 import { isHtmx, requireSession, SESSION_COOKIE, SESSION_MAX_AGE_S, sessionKey } from './session';
@@ -444,9 +444,8 @@ async function scaffoldingNames(deps: ApiDeps) {
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 function uuidParam(id: string): string {
-  if (!UUID.test(id)) throw new BulkgenError('VALIDATION_FAILED', { summary: `id: expected a uuid, got '${id}'` });
+  if (!isUuid(id)) throw new BulkgenError('VALIDATION_FAILED', { summary: `id: expected a uuid, got '${id}'` });
   return id;
 }
 

@@ -10,7 +10,7 @@ import { previewPrompt, type PreviewRequest } from '../../scaffolding/preview';
 import { KINDS, type Kind } from '../../scaffolding/write';
 import type { ApiDeps } from '../deps';
 import { toEmotionalArc, toPersona, toTemplate, toTopic } from '../mappers';
-import { field, type FormBody } from './form';
+import { field, isUuid, type FormBody } from './form';
 import { isHtmx } from './session';
 import { MAX_UPLOAD_BYTES, readMultipart, UPLOAD_EXTENSIONS, UPLOAD_EXTENSIONS_TEXT, uploadedFiles } from './upload';
 
@@ -33,7 +33,6 @@ const KIND_LABELS: Record<Kind, string> = {
   topics: 'Topics',
   templates: 'Templates',
 };
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * The Scaffolding page and its two forms: `GET /scaffolding` (the rows), `GET /scaffolding/preview`
@@ -106,7 +105,7 @@ function previewChoice(form: FormBody) {
 function previewRequest(choice: ReturnType<typeof previewChoice>): PreviewRequest {
   const issues: string[] = [];
   const uuid = (name: keyof typeof choice) => {
-    if (!UUID.test(choice[name])) issues.push(`${name}: expected a uuid, got '${choice[name]}'`);
+    if (!isUuid(choice[name])) issues.push(`${name}: expected a uuid, got '${choice[name]}'`);
     return choice[name];
   };
   const auto = choice.templateId === 'auto' || choice.templateId === '' || choice.templateId === NIL_UUID;
