@@ -11,7 +11,9 @@ import { createRateLimiter } from '../src/rate-limit/limiter';
 import { ScaffoldingCache } from '../src/db/scaffolding';
 import type { ConversationGenerator } from '../src/generation';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
-import type { ControlActivities, ItemActivities } from '../workflows/contract';
+import type { BatchProvider } from '../src/generation/batch/provider-batch';
+import type { ControlActivities, ItemActivities, ProviderBatchActivities, ProviderBatchSettings } from '../workflows/contract';
+import { createProviderBatchActivities } from './provider-batches';
 import type { ItemChainDeps } from './process-item';
 import { processLane } from './process-lane';
 
@@ -32,6 +34,26 @@ export interface ActivityDeps {
   itemMetrics?: ItemMetricsRecorder;
   /** How long an item activity waits out an unreachable database (INFRA_OUTAGE_BUDGET_MS; default 6 hours). */
   infraOutageBudgetMs?: number;
+  /**
+   * The generator's batch API and how provider-batch jobs use it (PROVIDER_BATCH_*). Absent: provider-batch jobs
+   * run direct on this worker (loadJob says so), as a job of a generator without a batch API would.
+   */
+  providerBatch?: {
+    provider: BatchProvider;
+    chunkSize: number;
+    fallbackAfterMs: number;
+    settings: Omit<ProviderBatchSettings, 'historyLimit'> & { historyLimit?: number };
+  };
+}
+
+/** Defaults of the provider-batch settings the workflow runs by. */
+const PROVIDER_BATCH_HISTORY_LIMIT = 5000;
+
+/** Refuses provider-batch activities on a worker without a batch provider (loadJob never sends a job there). */
+function noProviderBatches(): ProviderBatchActivities {
+  const refuse = () =>
+    Promise.reject(ApplicationFailure.nonRetryable('this worker has no provider batch API configured', 'NO_BATCH_PROVIDER'));
+  return { submitChunk: refuse, pollChunks: refuse, cancelChunks: () => Promise.resolve({ cancelled: 0 }) };
 }
 
 /**
@@ -39,7 +61,7 @@ export interface ActivityDeps {
  * (samples-typescript `activities-dependency-injection`). All I/O of a batch
  * lives here; the workflow only decides.
  */
-export function createActivities(deps: ActivityDeps): ControlActivities & ItemActivities {
+export function createActivities(deps: ActivityDeps): BatchActivities {
   const { db, generator } = deps;
   // One per worker: it keeps the worker's estimate of the database clock (see createRateLimiter).
   const rateLimiter = deps.rateLimit && createRateLimiter(db, deps.rateLimit);
@@ -47,7 +69,21 @@ export function createActivities(deps: ActivityDeps): ControlActivities & ItemAc
   const { itemMetrics } = deps;
   // What every item chain gets (a lane hands it to each of its items).
   const chainDeps: ItemChainDeps = { db, generator, scaffolding, rateLimiter, itemMetrics };
+  const batches = deps.providerBatch;
+  const providerBatchActivities = batches
+    ? createProviderBatchActivities({
+        db,
+        provider: batches.provider,
+        scaffolding,
+        chunkSize: batches.chunkSize,
+        fallbackAfterMs: batches.fallbackAfterMs,
+        maxInvalidOutputAttempts: deps.maxInvalidOutputAttempts ?? DEFAULTS.maxInvalidOutputAttempts,
+        infraOutageBudgetMs: deps.infraOutageBudgetMs ?? DEFAULTS.infraOutageBudgetMs,
+        itemMetrics,
+      })
+    : noProviderBatches();
   return {
+    ...providerBatchActivities,
     async loadJob(jobId) {
       const [job, cost] = await Promise.all([findJob(db, jobId), getJobCost(db, jobId)]);
       // A missing row cannot appear by retrying: the workflow fails at once, naming it.
@@ -62,6 +98,10 @@ export function createActivities(deps: ActivityDeps): ControlActivities & ItemAc
         toleratedFailurePercent: job.tolerated_failure_percent === null ? null : Number(job.tolerated_failure_percent),
         maxCostUsd: job.max_cost_usd === null ? null : Number(job.max_cost_usd),
         spentUsd: cost.costUsd,
+        executionMode: job.execution_mode ?? 'direct',
+        ...(job.execution_mode === 'provider-batch' && batches
+          ? { providerBatch: { historyLimit: PROVIDER_BATCH_HISTORY_LIMIT, ...batches.settings } }
+          : {}),
       };
     },
 
@@ -126,4 +166,4 @@ export function createActivities(deps: ActivityDeps): ControlActivities & ItemAc
 }
 
 /** Every activity the worker registers: what the workflow's contract asks for (`workflows/contract.ts`). */
-export type BatchActivities = ControlActivities & ItemActivities;
+export type BatchActivities = ControlActivities & ItemActivities & ProviderBatchActivities;

@@ -87,10 +87,7 @@ async function runItemChain(
 
   let phase: 'generating' | 'waiting for a rate-limit slot' = 'generating';
   try {
-    const { template, persona, arc, topic } = await dbCall('scaffolding', () => resolveScaffolding(deps.scaffolding, item));
-    const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }), {
-      templateName: template.template_name,
-    });
+    const { template, persona, arc, topic, prompt } = await renderItem(deps.scaffolding, item, dbCall);
     // Heartbeats (which deliver cancellation) only while the slot wait and generation last: a fast item costs the
     // server no extra write. A waiting item must heartbeat, or cancelling its batch would not reach it.
     const heartbeat = setInterval(() => ctx.heartbeat({ phase }), HEARTBEAT_EVERY_MS);
@@ -153,6 +150,23 @@ async function runItemChain(
     await dbCall('fail item', () => failItem(deps.db, item.id, message));
     return { outcome: 'failed', position: item.position, errorMessage: message };
   }
+}
+
+/**
+ * The item's scaffolding (persona, arc, topic and its template, chosen when the item names none) and its prompt,
+ * rendered strictly: a missing template or placeholder throws the error the item fails with. `dbCall` wraps the
+ * scaffolding reads (the outage wait).
+ */
+export async function renderItem(
+  cache: ScaffoldingCache,
+  item: BatchItemRow,
+  dbCall: <T>(what: string, run: () => Promise<T>) => Promise<T> = (_what, run) => run(),
+) {
+  const { template, persona, arc, topic } = await dbCall('scaffolding', () => resolveScaffolding(cache, item));
+  const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }), {
+    templateName: template.template_name,
+  });
+  return { template, persona, arc, topic, prompt };
 }
 
 async function resolveScaffolding(cache: ScaffoldingCache, item: BatchItemRow) {

@@ -26,7 +26,24 @@ export const DEFAULTS = {
   infraOutageBudgetMs: 6 * 3_600_000,
   apiAuthFailureLimit: 20,
   apiAuthFailureWindowS: 300,
+  providerBatchChunkSize: 1000,
+  providerBatchMaxOpen: 20,
+  providerBatchPollMinMs: 30_000,
+  providerBatchPollMaxMs: 300_000,
+  providerBatchFallbackAfterMs: 24 * 3_600_000,
 } as const;
+
+/** A whole number of `unit` from `min` to `max`, with a default: the shape of every PROVIDER_BATCH_* setting. */
+const wholeNumber = (unit: string, min: number, max: number, fallback: number) =>
+  z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ error: `expected a whole number of ${unit}` })
+      .int(`expected a whole number of ${unit}`)
+      .min(min, `expected at least ${min} ${unit}`)
+      .max(max, `expected at most ${max} ${unit}`)
+      .default(fallback),
+  );
 
 /** The most output tokens @anthropic-ai/sdk allows a non-streaming request (it demands streaming above). */
 const ANTHROPIC_NON_STREAMING_MAX_TOKENS = 21_333;
@@ -160,6 +177,14 @@ const EnvSchema = z.object({
       .positive('expected a number of requests per second above 0 (unset it for no limit)')
       .optional(),
   ),
+  // Provider-batch mode (issue 15; activities/provider-batches.ts): items per provider batch (capped by the
+  // provider's own limit), batches of one job out at once, the poll back-off, and how long after an item's
+  // first submission it is sent directly instead of into another batch.
+  PROVIDER_BATCH_CHUNK_SIZE: wholeNumber('requests', 1, 100_000, DEFAULTS.providerBatchChunkSize),
+  PROVIDER_BATCH_MAX_OPEN: wholeNumber('batches', 1, 1000, DEFAULTS.providerBatchMaxOpen),
+  PROVIDER_BATCH_POLL_MIN_MS: wholeNumber('milliseconds', 100, 3_600_000, DEFAULTS.providerBatchPollMinMs),
+  PROVIDER_BATCH_POLL_MAX_MS: wholeNumber('milliseconds', 100, 3_600_000, DEFAULTS.providerBatchPollMaxMs),
+  PROVIDER_BATCH_FALLBACK_AFTER_MS: wholeNumber('milliseconds', 0, 30 * 24 * 3_600_000, DEFAULTS.providerBatchFallbackAfterMs),
   // How often a worker writes its item metrics (worker_item_metrics, read by the API's GET /metrics).
   WORKER_METRICS_FLUSH_MS: z.preprocess(
     emptyToUndefined,

@@ -1,5 +1,5 @@
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
-import type { ControlActivities, ItemActivities } from './contract';
+import type { ControlActivities, ItemActivities, ProviderBatchActivities } from './contract';
 
 /** Job reads and writes: quick, retried until they succeed (an outage of the database waits, it fails nothing). */
 export const { loadJob, fetchItemPage, settleItems, syncJob, writeCheckpoint, finalizeJob } = proxyActivities<ControlActivities>({
@@ -20,3 +20,13 @@ export function itemActivities(maxItemAttempts: number): ItemActivities {
   });
   return { processLane };
 }
+
+/**
+ * Provider-batch activities: submitting renders a chunk and uploads it, polling may ingest a few thousand
+ * results; both heartbeat, and both are retried until they succeed (a provider's or database's outage waits).
+ */
+export const { submitChunk, pollChunks, cancelChunks } = proxyActivities<ProviderBatchActivities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});

@@ -9,6 +9,7 @@ import type {
   ItemOutcome,
   ItemRef,
   JobSettings,
+  PollChunksResult,
   ProcessItemResult,
 } from './contract';
 import type { BatchProgress } from './messages';
@@ -107,6 +108,10 @@ export class BatchState {
   /** How long one item takes in a lane (moving average of lane results). */
   private itemMs: number | undefined;
   private readonly env: BatchStateEnv;
+  /** A provider-batch job has nothing more for the provider (carried): this run goes direct only. */
+  providerBatchesDone: boolean;
+  /** What the last poll of a provider-batch job said (undefined in direct mode). */
+  provider: { open: number; pendingRequests: number } | undefined;
 
   constructor(input: BatchWorkflowInput, env: BatchStateEnv) {
     this.env = env;
@@ -122,6 +127,43 @@ export class BatchState {
     this.activeMs = input.carried?.activeMs ?? 0;
     this.activeSince = this.status === 'processing' ? env.now() : undefined;
     this.itemMs = input.carried?.itemMs;
+    this.providerBatchesDone = input.carried?.providerBatchesDone ?? false;
+  }
+
+  /** The job sends its items to the provider's batch API (and this run still has chunks to send or poll). */
+  get inProviderBatchPhase(): boolean {
+    return this.job.executionMode === 'provider-batch' && this.job.providerBatch !== undefined && !this.providerBatchesDone;
+  }
+
+  /** A chunk went out; true when it is the job's first dispatch (status becomes processing). */
+  chunkSubmitted(): boolean {
+    if (this.startedAt !== undefined) return false;
+    this.startedAt = this.env.now();
+    this.setStatus('processing');
+    return true;
+  }
+
+  /**
+   * A poll's figures: the job's counters and spend as the database has them (absolute: ingestion is idempotent,
+   * so a retried poll counts nothing twice), and whether the error policy now stops the job (true: write it at once).
+   */
+  providerPolled(p: PollChunksResult): boolean {
+    this.provider = { open: p.open, pendingRequests: p.pendingRequests };
+    this.counters.successful = p.successful;
+    this.counters.failed = p.failed;
+    this.job.spentUsd = p.spentUsd - this.costThisRun.usd;
+    if (this.stopReason || p.failed === 0) return false;
+    const { errorHandling, toleratedFailurePercent, totalItems } = this.job;
+    if (errorHandling === 'stop') {
+      const first = p.firstFailure;
+      this.stopReason = `error handling 'stop': ${first ? `item ${first.position} failed: ${first.message}` : `${p.failed} item(s) failed`}`;
+      return true;
+    }
+    if (toleratedFailurePercent !== null && p.failed * 100 > toleratedFailurePercent * totalItems) {
+      this.stopReason = `failures exceeded the tolerated ${toleratedFailurePercent}% (${p.failed} of ${totalItems} items failed)`;
+      return true;
+    }
+    return false;
   }
 
   /** Takes the job row's settings (start of a run). */
@@ -382,7 +424,8 @@ export class BatchState {
     const { successful, failed } = this.counters;
     return (
       `**${this.status}**: ${this.processed}/${this.job.totalItems} processed (${successful} ok, ${failed} failed), ` +
-      `${this.inFlight} in flight, concurrency ${this.concurrency}, run ${this.run}`
+      `${this.inFlight} in flight, concurrency ${this.concurrency}, run ${this.run}` +
+      (this.provider ? `, provider batches out: ${this.provider.open} (${this.provider.pendingRequests} requests pending)` : '')
     );
   }
 
@@ -410,6 +453,7 @@ export class BatchState {
         run: this.run + 1,
         startedAt: this.startedAt,
         itemMs: this.itemMs,
+        ...(this.providerBatchesDone ? { providerBatchesDone: true } : {}),
       },
       options,
     };

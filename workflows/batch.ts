@@ -16,6 +16,7 @@ import type { BatchResult, BatchWorkflowInput } from './contract';
 import { ItemPager } from './item-pager';
 import { JobRowWriter } from './job-row-writer';
 import { Lanes, takeItems } from './lanes';
+import { cancelOpenChunks, runProviderPhase } from './provider-batches';
 import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal, setSpendCapSignal } from './messages';
 import { BatchStatusKey, BatchTierKey } from './search-attributes';
 
@@ -102,6 +103,16 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   let nativeCancel: unknown;
   try {
     await dispatchScope.run(async () => {
+      // A provider-batch job sends its items to the provider's batch API first; what is left queued (past the
+      // fallback deadline, refused by the provider) goes direct below. Jobs of older releases never take this path.
+      if (state.inProviderBatchPhase && patched('provider-batch')) {
+        const end = await runProviderPhase({ state, writer, afterPoll: pauseAtSpendCap });
+        if (end === 'continue-as-new') {
+          continueRun = true;
+          return;
+        }
+        if (end === 'done') state.providerBatchesDone = true;
+      }
       for (;;) {
         await condition(() => state.halted || (state.canStart(writer.rowStatus) && state.inFlight < state.windowSize()));
         if (state.halted) break;
@@ -129,6 +140,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   // Cancelled items settle once their activities confirm the cancellation.
   await CancellationScope.nonCancellable(() => condition(() => state.inFlight === 0 && writer.idle));
   await lanes.settleCancelled();
+  if (state.cancelRequested) await cancelOpenChunks(state);
   await pager.drain();
 
   if (continueRun && !state.halted) {

@@ -4,7 +4,7 @@
  * (`createActivities` is checked against these interfaces), so workflow code imports nothing of
  * the I/O side, not even its types.
  */
-import type { ErrorHandling, JobStatus, Tier } from '../src/domain/enums';
+import type { ErrorHandling, ExecutionMode, JobStatus, Tier } from '../src/domain/enums';
 import type { ItemOutcome, ItemRef } from '../src/domain/items';
 import type { CheckpointInput, JobPatch } from '../src/domain/job-writes';
 
@@ -47,6 +47,8 @@ export interface CarriedState {
   startedAt?: number;
   /** How long one item takes in a lane (moving average), for lane sizing. */
   itemMs?: number;
+  /** A provider-batch job whose chunks are all in (nothing left to submit, none out): later runs only go direct. */
+  providerBatchesDone?: boolean;
 }
 
 /**
@@ -86,6 +88,60 @@ export interface JobSettings {
   maxCostUsd: number | null;
   /** USD the job's conversations had cost when the run started (earlier runs, retries). */
   spentUsd: number;
+  /** Absent (runs recorded before the mode existed): 'direct'. */
+  executionMode?: ExecutionMode;
+  /** The worker's provider-batch settings, for a provider-batch job. */
+  providerBatch?: ProviderBatchSettings;
+}
+
+/** How a provider-batch job chunks, polls and falls back (`PROVIDER_BATCH_*` of the worker). */
+export interface ProviderBatchSettings {
+  /** Most provider batches of the job out at once. */
+  maxChunksOut: number;
+  /** Poll back-off: the first wait after a submission or a change, doubling while nothing moves, up to the max. */
+  pollMinMs: number;
+  pollMaxMs: number;
+  /** History events after which a run continues-as-new (the polling loop's share of the bound). */
+  historyLimit: number;
+}
+
+/** Input of `submitChunk`: the chunk's key is the workflow's (run id and number), so a retried activity finds its own chunk. */
+export interface SubmitChunkInput {
+  jobId: string;
+  chunkKey: string;
+}
+
+/**
+ * What `submitChunk` did: `submitted` (the chunk is out, `items` in it; `failed` items failed before it went, e.g. a
+ * missing placeholder), `empty` (no queued item may go to the provider now: none left, or all past the fallback
+ * deadline), `held` (the job row may not start items: paused, stopping), `refused` (the provider refused the chunk for
+ * good; its items go direct at once, `message` says why).
+ */
+export interface SubmitChunkResult {
+  outcome: 'submitted' | 'empty' | 'held' | 'refused';
+  items: number;
+  failed: number;
+  message?: string;
+}
+
+/** What `pollChunks` found: the chunks still out, what it ingested, and the job's counters as the database has them. */
+export interface PollChunksResult {
+  /** Chunks still out (preparing or submitted). */
+  open: number;
+  /** Requests the provider has not finished, over the open chunks. */
+  pendingRequests: number;
+  /** Chunks whose results this call ingested. */
+  ingested: number;
+  /** Items given back to the queue (expired, cancelled, errored lines; invalid output under the attempt limit). */
+  requeued: number;
+  /** True when any open chunk's counts moved since the last poll (the back-off restarts). */
+  moved: boolean;
+  /** The job's items completed and failed (absolute), and USD spent, as the database has them now. */
+  successful: number;
+  failed: number;
+  spentUsd: number;
+  /** The message of the first item this call failed, for a stop policy's reason. */
+  firstFailure?: { position: number; message: string };
 }
 
 /** Input of `fetchItemPage`. */
@@ -164,6 +220,14 @@ export interface ControlActivities {
   writeCheckpoint(input: CheckpointInput): Promise<void>;
   /** Ends the job: cancels what has not ended, writes the final row and the 'finish' checkpoint. */
   finalizeJob(input: FinalizeJobInput): Promise<{ cancelled: number }>;
+}
+
+/** Activities of the provider-batch mode: submit a chunk, poll and ingest, cancel what is out. Retried until they succeed. */
+export interface ProviderBatchActivities {
+  submitChunk(input: SubmitChunkInput): Promise<SubmitChunkResult>;
+  pollChunks(jobId: string): Promise<PollChunksResult>;
+  /** Cancels the job's provider batches still out (their items are cancelled by `finalizeJob`). */
+  cancelChunks(jobId: string): Promise<{ cancelled: number }>;
 }
 
 /** Activities that run items: long, heartbeating, cancellable, retried a bounded number of times. */

@@ -30,6 +30,7 @@ export function toJob(row: BatchJobRow): Job {
     errorHandling: row.error_handling,
     toleratedFailurePercent: num(row.tolerated_failure_percent),
     maxCostUsd: num(row.max_cost_usd),
+    executionMode: row.execution_mode ?? 'direct',
     templateId: text(shared.template_id),
     idempotencyKey: row.idempotency_key ?? null,
     workflowId: row.workflow_id ?? null,

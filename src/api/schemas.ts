@@ -4,6 +4,7 @@ import {
   JOB_STATUSES,
   TIERS,
   ErrorHandling,
+  ExecutionMode,
   ItemStatus,
   JobStatus,
   Priority,
@@ -111,6 +112,7 @@ export const Job = z
     errorHandling: ErrorHandling,
     toleratedFailurePercent: z.number().nullable(),
     maxCostUsd: z.number().nullable().describe('USD spend cap (null: none)'),
+    executionMode: ExecutionMode.describe("direct, or provider-batch (the provider's batch API)"),
     templateId: uuid.nullable().describe('null: auto-selected per item'),
     idempotencyKey: z.string().nullable(),
     workflowId: z.string().nullable(),
@@ -149,6 +151,20 @@ export const JobDetail = Job.extend({
   costUsd: z.number().describe("USD so far: the sum of the job's conversations' cost_usd"),
   inputTokens: z.number().describe("the sum of the job's conversations' input tokens"),
   outputTokens: z.number().describe("the sum of the job's conversations' output tokens"),
+  cacheCreationInputTokens: z.number().describe('prompt-cache tokens written (billed at 1.25x or 2x the input price)'),
+  cacheReadInputTokens: z.number().describe('prompt-cache tokens read (billed at 0.1x the input price)'),
+  cacheReadRatio: z.number().nullable().describe('cache reads / (reads + writes); null when nothing was cacheable'),
+  providerBatches: z
+    .object({
+      chunks: z.number(),
+      chunksOut: z.number().describe('provider batches out (or being submitted)'),
+      requestsPending: z.number().describe('requests the provider has not finished, over the batches out'),
+      counts: z.object({ processing: z.number(), succeeded: z.number(), errored: z.number(), canceled: z.number(), expired: z.number() }),
+      refused: z.number().describe('chunks the provider refused; their items went direct'),
+      lastRefusal: z.string().nullable(),
+    })
+    .nullable()
+    .describe('provider-batch jobs: where their provider batches stand; null for direct jobs'),
 });
 
 export const JobPage = z.object({ items: z.array(Job), nextCursor: z.string().nullable() });

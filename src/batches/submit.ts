@@ -89,6 +89,7 @@ export async function submitParsedBatch(deps: SubmitDeps, req: StartBatchRequest
         template_id: templateIdOrAuto(req.templateId),
         shared_parameters: {
           template_id: templateIdOrAuto(req.templateId),
+          execution_mode: req.executionMode,
           ...(req.fromJob ? { from_job: { job_id: req.fromJob.jobId, statuses: req.fromJob.statuses } } : {}),
         },
       },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorHandling, NIL_UUID, Priority, RetryableItemStatus, Tier } from './enums';
+import { ErrorHandling, ExecutionMode, NIL_UUID, Priority, RetryableItemStatus, Tier } from './enums';
 import { MAX_CONCURRENCY, MAX_SPEND_CAP_USD } from './limits';
 import { pgText } from './text';
 
@@ -35,6 +35,9 @@ const common = {
   errorHandling: ErrorHandling.default('continue'),
   toleratedFailurePercent: z.number().min(0).max(100).optional(),
   maxCostUsd: SpendCap.optional(),
+  executionMode: ExecutionMode.default('direct').describe(
+    "direct: one API call per item attempt; provider-batch: the provider's batch API in chunks (half the price, results within 24 h)",
+  ),
   createdBy: pgText({ max: 200 }).optional(),
 };
 const lists = {

@@ -72,6 +72,9 @@ export type Database = {
           parameters: NonNullable<Json>
           position: number
           progress: number
+          provider_chunk_id: string | null
+          provider_first_submitted_at: string | null
+          provider_submissions: number
           started_at: string | null
           status: string
           tier: string
@@ -89,6 +92,9 @@ export type Database = {
           parameters?: NonNullable<Json>
           position: number
           progress?: number
+          provider_chunk_id?: string | null
+          provider_first_submitted_at?: string | null
+          provider_submissions?: number
           started_at?: string | null
           status?: string
           tier: string
@@ -106,6 +112,9 @@ export type Database = {
           parameters?: NonNullable<Json>
           position?: number
           progress?: number
+          provider_chunk_id?: string | null
+          provider_first_submitted_at?: string | null
+          provider_submissions?: number
           started_at?: string | null
           status?: string
           tier?: string
@@ -147,6 +156,7 @@ export type Database = {
           error_handling: string
           error_message: string | null
           estimated_time_remaining: number | null
+          execution_mode: string | null
           failed_items: number
           id: string
           idempotency_key: string | null
@@ -175,6 +185,7 @@ export type Database = {
           error_handling?: string
           error_message?: string | null
           estimated_time_remaining?: number | null
+          execution_mode?: never
           failed_items?: number
           id?: string
           idempotency_key?: string | null
@@ -203,6 +214,7 @@ export type Database = {
           error_handling?: string
           error_message?: string | null
           estimated_time_remaining?: number | null
+          execution_mode?: never
           failed_items?: number
           id?: string
           idempotency_key?: string | null
@@ -346,10 +358,13 @@ export type Database = {
       conversations: {
         Row: {
           batch_item_id: string | null
+          cache_creation_input_tokens: number
+          cache_read_input_tokens: number
           conversation: NonNullable<Json>
           cost_usd: number
           created_at: string
           emotional_arc_id: string | null
+          execution_mode: string
           generator: string | null
           id: string
           input_tokens: number
@@ -367,10 +382,13 @@ export type Database = {
         }
         Insert: {
           batch_item_id?: string | null
+          cache_creation_input_tokens?: number
+          cache_read_input_tokens?: number
           conversation: NonNullable<Json>
           cost_usd?: number
           created_at?: string
           emotional_arc_id?: string | null
+          execution_mode?: string
           generator?: string | null
           id?: string
           input_tokens?: number
@@ -388,10 +406,13 @@ export type Database = {
         }
         Update: {
           batch_item_id?: string | null
+          cache_creation_input_tokens?: number
+          cache_read_input_tokens?: number
           conversation?: NonNullable<Json>
           cost_usd?: number
           created_at?: string
           emotional_arc_id?: string | null
+          execution_mode?: string
           generator?: string | null
           id?: string
           input_tokens?: number
@@ -647,6 +668,72 @@ export type Database = {
         }
         Relationships: []
       }
+      provider_batches: {
+        Row: {
+          batch_job_id: string
+          chunk_key: string
+          created_at: string
+          ended_at: string | null
+          error_message: string | null
+          id: string
+          item_ids: string[]
+          provider: string
+          provider_batch_id: string | null
+          provider_status: string | null
+          request_counts: Json | null
+          request_meta: NonNullable<Json>
+          status: string
+          submitted_at: string | null
+        }
+        Insert: {
+          batch_job_id: string
+          chunk_key: string
+          created_at?: string
+          ended_at?: string | null
+          error_message?: string | null
+          id?: string
+          item_ids: string[]
+          provider: string
+          provider_batch_id?: string | null
+          provider_status?: string | null
+          request_counts?: Json | null
+          request_meta?: NonNullable<Json>
+          status?: string
+          submitted_at?: string | null
+        }
+        Update: {
+          batch_job_id?: string
+          chunk_key?: string
+          created_at?: string
+          ended_at?: string | null
+          error_message?: string | null
+          id?: string
+          item_ids?: string[]
+          provider?: string
+          provider_batch_id?: string | null
+          provider_status?: string | null
+          request_counts?: Json | null
+          request_meta?: NonNullable<Json>
+          status?: string
+          submitted_at?: string | null
+        }
+        Relationships: [
+          {
+            foreignKeyName: "provider_batches_batch_job_id_fkey"
+            columns: ["batch_job_id"]
+            isOneToOne: false
+            referencedRelation: "batch_job_costs"
+            referencedColumns: ["job_id"]
+          },
+          {
+            foreignKeyName: "provider_batches_batch_job_id_fkey"
+            columns: ["batch_job_id"]
+            isOneToOne: false
+            referencedRelation: "batch_jobs"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       rate_limits: {
         Row: {
           interval_ms: number
@@ -744,6 +831,8 @@ export type Database = {
     Views: {
       batch_job_costs: {
         Row: {
+          cache_creation_input_tokens: number | null
+          cache_read_input_tokens: number | null
           conversations: number | null
           cost_usd: number | null
           input_tokens: number | null
@@ -779,6 +868,16 @@ export type Database = {
         Args: { p_item_id: string; p_started_at: string }
         Returns: Json
       }
+      claim_provider_chunk: {
+        Args: {
+          p_chunk_key: string
+          p_fallback_after_ms: number
+          p_job: string
+          p_limit: number
+          p_provider: string
+        }
+        Returns: Json
+      }
       complete_batch_item: {
         Args: { p_conversation: Json; p_item_id: string }
         Returns: string
@@ -807,7 +906,22 @@ export type Database = {
         Args: { p_job_id: string; p_statuses: string[] }
         Returns: Json
       }
+      mark_provider_chunk_submitted: {
+        Args: {
+          p_chunk: string
+          p_counts: Json
+          p_provider_batch_id: string
+          p_provider_status: string
+          p_request_meta: Json
+          p_sent: string[]
+        }
+        Returns: undefined
+      }
       rate_limit_clock_ms: { Args: Record<PropertyKey, never>; Returns: number }
+      requeue_provider_items: {
+        Args: { p_chunk: string; p_direct_now?: boolean; p_item_ids: string[] }
+        Returns: number
+      }
       reserve_rate_slot: {
         Args: { p_interval_ms: number; p_key: string }
         Returns: Json

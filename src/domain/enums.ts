@@ -16,6 +16,10 @@ const CHECKPOINT_REASONS = ['continue_as_new', 'pause', 'finish', 'retry'] as co
 export const ROLES = ['user', 'assistant'] as const;
 /** Why one generation attempt failed (`failed_generations.failure_type`). */
 const FAILURE_TYPES = ['truncation', 'parse_error', 'api_error', 'validation_error'] as const;
+/** How a job's items reach the model: one API call per attempt, or the provider's batch API in chunks. */
+export const EXECUTION_MODES = ['direct', 'provider-batch'] as const;
+/** Where one chunk of a provider-batch job stands (`provider_batches.status`). */
+export const PROVIDER_CHUNK_STATUSES = ['preparing', 'submitted', 'ingested', 'cancelled', 'refused'] as const;
 
 export const JobStatus = z.enum(JOB_STATUSES);
 export type JobStatus = z.infer<typeof JobStatus>;
@@ -31,6 +35,9 @@ export const CheckpointReason = z.enum(CHECKPOINT_REASONS);
 export type CheckpointReason = z.infer<typeof CheckpointReason>;
 export const FailureType = z.enum(FAILURE_TYPES);
 export type FailureType = z.infer<typeof FailureType>;
+export const ExecutionMode = z.enum(EXECUTION_MODES);
+export type ExecutionMode = z.infer<typeof ExecutionMode>;
+export type ProviderChunkStatus = (typeof PROVIDER_CHUNK_STATUSES)[number];
 
 /** Item statuses a retry (or a new job `fromJob`) may take again. */
 export const RETRYABLE_ITEM_STATUSES = ['failed', 'cancelled'] as const;
@@ -56,6 +63,9 @@ export const ENUM_COLUMNS: ReadonlyArray<{ table: string; column: string; values
   { table: 'batch_items', column: 'status', values: ITEM_STATUSES },
   { table: 'batch_items', column: 'tier', values: TIERS },
   { table: 'batch_checkpoints', column: 'reason', values: CHECKPOINT_REASONS },
+  { table: 'batch_jobs', column: 'execution_mode', values: EXECUTION_MODES },
+  { table: 'conversations', column: 'execution_mode', values: EXECUTION_MODES },
+  { table: 'provider_batches', column: 'status', values: PROVIDER_CHUNK_STATUSES },
   { table: 'emotional_arcs', column: 'conversation_category', values: ARC_CATEGORIES },
   { table: 'prompt_templates', column: 'tier', values: TIERS },
   { table: 'conversations', column: 'tier', values: TIERS },

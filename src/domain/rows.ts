@@ -3,6 +3,7 @@ import type {
   ARC_CATEGORIES,
   CheckpointReason,
   ErrorHandling,
+  ExecutionMode,
   FailureType,
   ItemStatus,
   JOB_TYPES,
@@ -38,6 +39,11 @@ export interface ConversationRecord {
   template_version?: number;
   /** Hex SHA-256 of the prompt sent to the generator (as `template_version`). */
   prompt_sha256?: string;
+  /** Prompt-cache tokens the provider billed (absent: 0). */
+  cache_creation_input_tokens?: number;
+  cache_read_input_tokens?: number;
+  /** Absent: 'direct'. */
+  execution_mode?: ExecutionMode;
 }
 
 /**
@@ -55,12 +61,13 @@ interface TableNarrowings {
     tier: Tier;
     error_handling: ErrorHandling;
     shared_parameters: Record<string, unknown>;
+    execution_mode: ExecutionMode;
   };
   batch_items: { tier: Tier; status: ItemStatus; parameters: ItemParameters };
   batch_checkpoints: { reason: CheckpointReason };
   emotional_arcs: { conversation_category: (typeof ARC_CATEGORIES)[number] };
   prompt_templates: { tier: Tier; variables: string[] };
-  conversations: { tier: Tier };
+  conversations: { tier: Tier; execution_mode: ExecutionMode };
   failed_generations: { failure_type: FailureType };
   // Counts by outcome and by duration bucket (`src/metrics/item-metrics.ts`).
   worker_item_metrics: { outcomes: Record<string, number>; duration_buckets: Record<string, number> };

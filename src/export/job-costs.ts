@@ -9,16 +9,50 @@ export interface JobCost {
   outputTokens: number;
   /** USD, the sum of `conversations.cost_usd` (each rounded to 6 decimals). */
   costUsd: number;
+  /** Prompt-cache tokens: written (billed above the input price) and read (billed at a tenth of it). */
+  cacheCreationInputTokens: number;
+  cacheReadInputTokens: number;
+}
+
+/**
+ * The share of the cacheable input that was read from the cache: reads / (reads + writes). Null when nothing was
+ * cacheable (no prefix, a prefix under the model's minimum, or the offline generator).
+ */
+export function cacheReadRatio(cost: Pick<JobCost, 'cacheCreationInputTokens' | 'cacheReadInputTokens'>): number | null {
+  const cacheable = cost.cacheCreationInputTokens + cost.cacheReadInputTokens;
+  return cacheable === 0 ? null : Number((cost.cacheReadInputTokens / cacheable).toFixed(4));
 }
 
 /** The cost of a job without conversations. */
-const NO_COST: Readonly<JobCost> = Object.freeze({ conversations: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 });
+const NO_COST: Readonly<JobCost> = Object.freeze({
+  conversations: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  costUsd: 0,
+  cacheCreationInputTokens: 0,
+  cacheReadInputTokens: 0,
+});
 
 interface JobCostRow {
   conversations: number | string;
   input_tokens: number | string;
   output_tokens: number | string;
   cost_usd: number | string;
+  cache_creation_input_tokens: number | string;
+  cache_read_input_tokens: number | string;
+}
+
+const COST_COLUMNS = 'conversations, input_tokens, output_tokens, cost_usd, cache_creation_input_tokens, cache_read_input_tokens';
+
+function toJobCost(row: JobCostRow): JobCost {
+  return {
+    conversations: Number(row.conversations),
+    inputTokens: Number(row.input_tokens),
+    outputTokens: Number(row.output_tokens),
+    costUsd: Number(row.cost_usd),
+    cacheCreationInputTokens: Number(row.cache_creation_input_tokens),
+    cacheReadInputTokens: Number(row.cache_read_input_tokens),
+  };
 }
 
 /**
@@ -32,19 +66,9 @@ interface JobCostRow {
 export async function getJobCost(db: Db, jobId: string): Promise<JobCost> {
   const row = unwrap(
     'batch_job_costs',
-    await db
-      .from('batch_job_costs')
-      .select('conversations, input_tokens, output_tokens, cost_usd')
-      .eq('job_id', jobId)
-      .maybeSingle<JobCostRow>(),
+    await db.from('batch_job_costs').select(COST_COLUMNS).eq('job_id', jobId).maybeSingle<JobCostRow>(),
   );
-  if (!row) return { ...NO_COST };
-  return {
-    conversations: Number(row.conversations),
-    inputTokens: Number(row.input_tokens),
-    outputTokens: Number(row.output_tokens),
-    costUsd: Number(row.cost_usd),
-  };
+  return row ? toJobCost(row) : { ...NO_COST };
 }
 
 /** {@link getJobCost} of many jobs in one read, keyed by job id (a job without conversations is absent: it costs nothing). */
@@ -54,19 +78,9 @@ export async function getJobCosts(db: Db, jobIds: readonly string[]): Promise<Ma
     'batch_job_costs',
     await db
       .from('batch_job_costs')
-      .select('job_id, conversations, input_tokens, output_tokens, cost_usd')
+      .select(`job_id, ${COST_COLUMNS}`)
       .in('job_id', [...jobIds])
       .returns<Array<JobCostRow & { job_id: string }>>(),
   );
-  return new Map(
-    rows.map((row) => [
-      row.job_id,
-      {
-        conversations: Number(row.conversations),
-        inputTokens: Number(row.input_tokens),
-        outputTokens: Number(row.output_tokens),
-        costUsd: Number(row.cost_usd),
-      },
-    ]),
-  );
+  return new Map(rows.map((row) => [row.job_id, toJobCost(row)]));
 }

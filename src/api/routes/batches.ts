@@ -4,8 +4,9 @@ import { estimateStart } from '../../batches/estimate';
 import { submitParsedBatch } from '../../batches/submit';
 import type { z } from 'zod';
 import { getJob } from '../../db/jobs';
+import { providerBatchSummary, type ProviderBatchSummary } from '../../db/provider-batches';
 import { TERMINAL_JOB_STATUSES } from '../../domain/enums';
-import { getJobCost, type JobCost } from '../../export/job-costs';
+import { cacheReadRatio, getJobCost, type JobCost } from '../../export/job-costs';
 import type { BatchProgress } from '../../../workflows/messages';
 import { jobCoverage, listItemsPage, listJobsPage } from '../../db/queries';
 import { retryBatch } from '../../batches/retry';
@@ -51,7 +52,7 @@ const startBodyValidator = <T>(route: FastifyRouteSchemaDef<T>) =>
 export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => {
   // An ended job no longer changes (its workflow, the only writer, is done): its whole body is kept 60 s.
   const endedBodies = new KeptReads<z.infer<typeof JobDetail>>({ max: 1000 });
-  const liveParts = new KeptReads<{ progress: BatchProgress | null; cost: JobCost }>({ max: 1000 });
+  const liveParts = new KeptReads<{ progress: BatchProgress | null; cost: JobCost; chunks: ProviderBatchSummary | null }>({ max: 1000 });
   app.post(
     '/batches',
     {
@@ -142,15 +143,29 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       const isEnded = TERMINAL_JOB_STATUSES.includes(job.status);
       // The row is always read; progress and cost are reused for 500 ms while they agree with it (no
       // progress, when Temporal did not answer in time, is reused too: no request then waits again).
-      const { progress, cost } = await liveParts.get(
+      const { progress, cost, chunks } = await liveParts.get(
         id,
         async () => {
-          const [p, c] = await Promise.all([queryProgress(deps.temporal, job), getJobCost(deps.db, job.id)]);
-          return { progress: p, cost: c };
+          const [p, c, b] = await Promise.all([
+            queryProgress(deps.temporal, job),
+            getJobCost(deps.db, job.id),
+            job.execution_mode === 'provider-batch' ? providerBatchSummary(deps.db, job.id) : null,
+          ]);
+          return { progress: p, cost: c, chunks: b };
         },
         { ttlMs: 500, usable: (parts) => !isEnded && (parts.progress === null || parts.progress.status === job.status) },
       );
-      const body = { ...toJob(job), progress, costUsd: cost.costUsd, inputTokens: cost.inputTokens, outputTokens: cost.outputTokens };
+      const body = {
+        ...toJob(job),
+        progress,
+        costUsd: cost.costUsd,
+        inputTokens: cost.inputTokens,
+        outputTokens: cost.outputTokens,
+        cacheCreationInputTokens: cost.cacheCreationInputTokens,
+        cacheReadInputTokens: cost.cacheReadInputTokens,
+        cacheReadRatio: cacheReadRatio(cost),
+        providerBatches: chunks,
+      };
       if (isEnded) endedBodies.set(id, body, 60_000);
       return body;
     },
