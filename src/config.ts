@@ -21,6 +21,8 @@ export const DEFAULTS = {
   anthropicModel: 'claude-sonnet-5-5',
   openaiModel: 'gpt-4o-mini',
   anthropicMaxTokens: 4096,
+  anthropicCacheTtl: '5m',
+  generatorBatchLatencyMs: 3000,
   maxInvalidOutputAttempts: 3,
   workerMetricsFlushMs: 5000,
   infraOutageBudgetMs: 6 * 3_600_000,
@@ -49,6 +51,10 @@ const wholeNumber = (unit: string, min: number, max: number, fallback: number) =
 const ANTHROPIC_NON_STREAMING_MAX_TOKENS = 21_333;
 
 const GENERATORS = ['offline', 'anthropic', 'openai'] as const;
+
+/** `ANTHROPIC_CACHE_TTL`: the prompt cache's TTL on Anthropic requests, or `off` for no `cache_control`. */
+export const ANTHROPIC_CACHE_TTLS = ['5m', '1h', 'off'] as const;
+export type AnthropicCacheTtl = (typeof ANTHROPIC_CACHE_TTLS)[number];
 
 const port = (fallback: number) =>
   z.coerce
@@ -144,6 +150,21 @@ const EnvSchema = z.object({
       .min(0, 'expected a temperature from 0 to 1')
       .max(1, 'expected a temperature from 0 to 1')
       .optional(),
+  ),
+  // The prompt cache on Anthropic requests (sync and batch): the fixed instructions and the template's static
+  // head go in a system block with cache_control { type: 'ephemeral', ttl }; 'off' sends the prompt as it was.
+  ANTHROPIC_CACHE_TTL: z.preprocess(
+    emptyToUndefined,
+    z.enum(ANTHROPIC_CACHE_TTLS, { error: "expected '5m', '1h' or 'off'" }).default(DEFAULTS.anthropicCacheTtl),
+  ),
+  // The offline generator's batch mode (executionMode 'provider-batch'): how long a submitted batch takes to end.
+  GENERATOR_BATCH_LATENCY_MS: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ error: 'expected a whole number of milliseconds' })
+      .int('expected a whole number of milliseconds')
+      .min(0, 'expected 0 or more milliseconds')
+      .default(DEFAULTS.generatorBatchLatencyMs),
   ),
   GENERATOR_MAX_INVALID_ATTEMPTS: z.preprocess(
     emptyToUndefined,

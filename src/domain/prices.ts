@@ -4,6 +4,11 @@ import { z } from 'zod';
 export const ModelPrice = z.object({
   input: z.number({ error: 'expected USD per million input tokens' }).min(0, 'expected 0 or more USD'),
   output: z.number({ error: 'expected USD per million output tokens' }).min(0, 'expected 0 or more USD'),
+  /**
+   * USD per million input tokens read from the prompt cache (OpenAI "cached input"). Optional:
+   * when absent, a cache read costs 0.1x `input` (Anthropic's rule for every model).
+   */
+  cachedInput: z.number({ error: 'expected USD per million cached input tokens' }).min(0, 'expected 0 or more USD').optional(),
 });
 export type ModelPrice = z.infer<typeof ModelPrice>;
 

@@ -1,5 +1,7 @@
 import Anthropic, { AnthropicError, APIConnectionError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
-import { createModelGenerator, sdkClientOptions, type ModelGeneratorOptions, type ModelOutput } from './model-generator';
+import type { AnthropicCacheTtl } from '../config';
+import { createModelGenerator, sdkClientOptions, type ModelGeneratorOptions, type ModelOutput, type PromptInput } from './model-generator';
+import { estimateTokens, minCacheableTokens } from './pricing';
 import type { ConversationGenerator } from './provider';
 import type { SdkErrors } from './sdk-errors';
 import {
@@ -30,9 +32,12 @@ export interface AnthropicGeneratorOptions extends ModelGeneratorOptions {
    * generation 5) still answer 400 "temperature is deprecated for this model", which fails the item.
    */
   temperature?: number;
+  /** `ANTHROPIC_CACHE_TTL`: the prompt cache's TTL, or 'off' (default '5m'). */
+  cacheTtl?: AnthropicCacheTtl;
 }
 
-const ANTHROPIC_SDK_ERRORS: SdkErrors<APIError> = {
+/** The Anthropic SDK's error classes, mapped to retry decisions by `sdkCallError` (shared with the batch client). */
+export const ANTHROPIC_SDK_ERRORS: SdkErrors<APIError> = {
   base: AnthropicError,
   api: APIError,
   connection: APIConnectionError,
@@ -40,67 +45,167 @@ const ANTHROPIC_SDK_ERRORS: SdkErrors<APIError> = {
   apiMessage: (error) => error.apiMessage,
 };
 
-/**
- * The `anthropic` provider: one Messages API call per attempt, the rendered prompt as the user
- * message, and the conversation shape enforced by forcing the tool `record_conversation`, whose
- * input schema is {@link GeneratedConversation}'s JSON Schema. Errors, retries and aborts are the
- * scaffold's ({@link createModelGenerator}); the output is cut off (a `TruncatedOutputError`)
- * at `stop_reason: 'max_tokens'` or `'model_context_window_exceeded'`.
- */
-export function createAnthropicGenerator(options: AnthropicGeneratorOptions): ConversationGenerator {
-  const { model, maxTokens, temperature } = options;
-  const client = new Anthropic({
-    ...sdkClientOptions(options),
-    ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
-  });
-  const tool: Anthropic.Tool = {
+/** The system text of every cached request: fixed, so it is the same for every item of every template. */
+export const ANTHROPIC_INSTRUCTIONS =
+  'You write training conversations. Record the complete conversation you are asked for with the record_conversation tool.';
+
+/** The request settings both the synchronous provider and the Message Batches client take. */
+export interface AnthropicRequestOptions {
+  model: string;
+  maxTokens: number;
+  temperature?: number;
+  /** The prompt cache's TTL, or 'off' (default '5m'); see {@link anthropicRequestBuilder}. */
+  cacheTtl?: AnthropicCacheTtl;
+}
+
+/** The tool whose input is the conversation; forced by `tool_choice`. */
+export function conversationTool(): Anthropic.Tool {
+  return {
     name: CONVERSATION_TOOL_NAME,
     description:
       'Records the complete training conversation you were asked to write. Put every turn in `turns`, numbered from 1, ' +
       'alternating roles as the request describes, each with its emotional context (intensity from 0 to 1).',
     input_schema: conversationJsonSchema() as Anthropic.Tool.InputSchema,
   };
+}
+
+/**
+ * The Messages API params of one prompt, for `POST /v1/messages` and for a Message Batches line
+ * (`params`): the conversation tool forced, `max_tokens`, the temperature when set. The layout
+ * with the prompt cache on (`cacheTtl` '5m' or '1h'):
+ * - `tools`: the conversation tool (fixed);
+ * - `system`: one text block, {@link ANTHROPIC_INSTRUCTIONS} (fixed);
+ * - `messages`: one user message whose content is the prompt in two text blocks, `cachePrefix`
+ *   (the template's static head, see `cacheablePrefix` in render.ts) with the breakpoint
+ *   `cache_control: { type: 'ephemeral', ttl }`, then the rest of the prompt. Without a prefix the
+ *   breakpoint is on the system block and the prompt is one block.
+ * So the cached prefix (tools, system, the head block) is byte-identical for every item of a
+ * template, and the prompt still reaches the model whole, in the user turn, as without caching.
+ * With `cacheTtl` 'off' the params are what they were before caching: no system, the prompt as
+ * the user message's string content.
+ */
+export function anthropicRequestBuilder(
+  options: AnthropicRequestOptions,
+): (input: PromptInput) => Anthropic.MessageCreateParamsNonStreaming {
+  const { model, maxTokens, temperature, cacheTtl = '5m' } = options;
+  const tool = conversationTool();
+  const base = {
+    model,
+    max_tokens: maxTokens,
+    tools: [tool],
+    tool_choice: { type: 'tool', name: CONVERSATION_TOOL_NAME },
+    // Not in this SDK's types (its API version has no sampling parameters); see `temperature`.
+    ...(temperature === undefined ? {} : ({ temperature } as object)),
+  } satisfies Omit<Anthropic.MessageCreateParamsNonStreaming, 'messages'>;
+  if (cacheTtl === 'off') {
+    return ({ prompt }) => ({ ...base, messages: [{ role: 'user', content: prompt }] });
+  }
+  const breakpoint: Anthropic.CacheControlEphemeral = { type: 'ephemeral', ttl: cacheTtl };
+  return ({ prompt, cachePrefix }) => {
+    const prefix = splitsPrompt(prompt, cachePrefix) ? cachePrefix : '';
+    return {
+      ...base,
+      system: [{ type: 'text', text: ANTHROPIC_INSTRUCTIONS, ...(prefix === '' ? { cache_control: breakpoint } : {}) }],
+      messages: [
+        {
+          role: 'user',
+          content:
+            prefix === ''
+              ? [{ type: 'text', text: prompt }]
+              : [
+                  { type: 'text', text: prefix, cache_control: breakpoint },
+                  { type: 'text', text: prompt.slice(prefix.length) },
+                ],
+        },
+      ],
+    };
+  };
+}
+
+/** True when `prefix` is a proper, non-empty head of `prompt` (the API rejects an empty text block). */
+function splitsPrompt(prompt: string, prefix: string): boolean {
+  return prefix !== '' && prompt.startsWith(prefix) && prompt.slice(prefix.length).trim() !== '';
+}
+
+/** Whether a template's cached prefix is long enough for the model to cache it. */
+export interface CacheEstimate {
+  /** The cached prefix (tools, system, the template's head) by {@link estimateTokens}. */
+  estimatedTokens: number;
+  /** {@link minCacheableTokens} of the model. */
+  minTokens: number;
+  /** False: the prefix is too short, so no request of this template will write or read the cache. */
+  cacheable: boolean;
+}
+
+/**
+ * The size of the cached prefix {@link anthropicRequestBuilder} sends for `cachePrefix`, against
+ * the model's minimum: to flag (log, show) a template whose requests cannot be cached. The
+ * requests carry the breakpoint anyway (a short prefix is not an error, only not cached).
+ */
+export function anthropicCacheEstimate(model: string, cachePrefix: string): CacheEstimate {
+  const estimatedTokens = estimateTokens(JSON.stringify(conversationTool()) + ANTHROPIC_INSTRUCTIONS + cachePrefix);
+  const minTokens = minCacheableTokens(model);
+  return { estimatedTokens, minTokens, cacheable: estimatedTokens >= minTokens };
+}
+
+/** The {@link TruncatedOutputError} advice for an Anthropic `stop_reason`, or undefined when the output is whole. */
+export function anthropicTruncationHint(stopReason: string, maxTokens: number): string | undefined {
+  if (stopReason === 'max_tokens') {
+    return `the model used all ${maxTokens} output tokens; raise ANTHROPIC_MAX_TOKENS or ask for shorter conversations`;
+  }
+  if (stopReason === 'model_context_window_exceeded') return 'the prompt and output exceed the model context window; shorten the template';
+  return undefined;
+}
+
+/** True when a 2xx body is a Messages API message (not, e.g., a gateway's page). */
+export function isAnthropicMessage(body: object): boolean {
+  return Array.isArray((body as Partial<Anthropic.Message>).content);
+}
+
+/**
+ * The `anthropic` provider: one Messages API call per attempt, the rendered prompt in the user
+ * message (with the prompt cache's breakpoint after the template's static head, see
+ * {@link anthropicRequestBuilder}), and the conversation shape enforced by forcing the tool
+ * `record_conversation`, whose input schema is {@link GeneratedConversation}'s JSON Schema. Errors,
+ * retries and aborts are the scaffold's ({@link createModelGenerator}); the output is cut off (a
+ * `TruncatedOutputError`) at `stop_reason: 'max_tokens'` or `'model_context_window_exceeded'`.
+ */
+export function createAnthropicGenerator(options: AnthropicGeneratorOptions): ConversationGenerator {
+  const { model, maxTokens, temperature, cacheTtl = '5m' } = options;
+  const client = new Anthropic({
+    ...sdkClientOptions(options),
+    ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
+  });
 
   return createModelGenerator({
     name: ANTHROPIC_GENERATOR,
     model,
     prices: options.prices,
     sdkErrors: ANTHROPIC_SDK_ERRORS,
-    buildRequest: (prompt): Anthropic.MessageCreateParamsNonStreaming => ({
-      model,
-      max_tokens: maxTokens,
-      messages: [{ role: 'user', content: prompt }],
-      tools: [tool],
-      tool_choice: { type: 'tool', name: CONVERSATION_TOOL_NAME },
-      // Not in this SDK's types (its API version has no sampling parameters); see `temperature`.
-      ...(temperature === undefined ? {} : ({ temperature } as object)),
-    }),
+    buildRequest: anthropicRequestBuilder(options),
+    ...(cacheTtl === 'off' ? {} : { cacheTtl }),
     send: (body, signal) =>
       client.messages.create(body, {
         signal,
         ...(temperature === undefined ? {} : { headers: { 'anthropic-version': SAMPLING_API_VERSION } }),
       }),
     responseName: 'a Messages API message',
-    isResponse: (body) => Array.isArray((body as Partial<Anthropic.Message>).content),
+    isResponse: isAnthropicMessage,
     readOutput: readMessage,
-    truncationHint: (stopReason) => {
-      if (stopReason === 'max_tokens') {
-        return `the model used all ${maxTokens} output tokens; raise ANTHROPIC_MAX_TOKENS or ask for shorter conversations`;
-      }
-      if (stopReason === 'model_context_window_exceeded')
-        return 'the prompt and output exceed the model context window; shorten the template';
-      return undefined;
-    },
+    truncationHint: (stopReason) => anthropicTruncationHint(stopReason, maxTokens),
   });
 }
 
 /** The model, usage, stop reason and conversation of a Messages API message. */
-function readMessage(message: Anthropic.Message): ModelOutput {
+export function readMessage(message: Anthropic.Message): ModelOutput {
   const { raw, check } = readConversation(message.content);
   return {
     model: message.model,
+    // Anthropic's input_tokens already leaves out the cache's writes and reads.
     inputTokens: message.usage?.input_tokens ?? 0,
     outputTokens: message.usage?.output_tokens ?? 0,
+    cacheCreationInputTokens: message.usage?.cache_creation_input_tokens ?? 0,
+    cacheReadInputTokens: message.usage?.cache_read_input_tokens ?? 0,
     stopReason: message.stop_reason ?? undefined,
     raw,
     check,

@@ -16,6 +16,7 @@ export type GeneratorConfig = Pick<
   | 'ANTHROPIC_MODEL'
   | 'ANTHROPIC_MAX_TOKENS'
   | 'ANTHROPIC_TEMPERATURE'
+  | 'ANTHROPIC_CACHE_TTL'
   | 'OPENAI_API_KEY'
   | 'OPENAI_BASE_URL'
   | 'OPENAI_MODEL'
@@ -39,6 +40,7 @@ export function createGenerator(config: GeneratorConfig): ConversationGenerator 
         model: config.ANTHROPIC_MODEL,
         maxTokens: config.ANTHROPIC_MAX_TOKENS,
         ...(config.ANTHROPIC_TEMPERATURE === undefined ? {} : { temperature: config.ANTHROPIC_TEMPERATURE }),
+        cacheTtl: config.ANTHROPIC_CACHE_TTL,
         prices: priceTableFor(config),
       });
     case 'openai':

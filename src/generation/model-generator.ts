@@ -1,5 +1,5 @@
 import { failureRecorder, TruncatedOutputError, withFailedAttempt } from './failed-attempt';
-import { createPriceTable, type PriceTable } from './pricing';
+import { createPriceTable, type CacheTtl, type PriceTable } from './pricing';
 import {
   InvalidOutputError,
   TransientGenerationError,
@@ -10,6 +10,7 @@ import {
 import { sdkCallError, type SdkApiError, type SdkErrors } from './sdk-errors';
 import { abortError } from './sleep';
 import type { OutputCheck } from './structured-output';
+import type { BatchUsage } from './batch/provider-batch';
 
 /** The options every model provider takes; each adds its key, base URL and model settings. */
 export interface ModelGeneratorOptions {
@@ -44,8 +45,13 @@ export function sdkClientOptions(options: { baseURL?: string; timeoutMs?: number
 export interface ModelOutput {
   /** The model that answered, when the response names it (else the one asked for is recorded). */
   model?: string;
+  /** Uncached input only (see `GenerationResult.inputTokens`). */
   inputTokens: number;
   outputTokens: number;
+  /** Written to the prompt cache; 0 when none. */
+  cacheCreationInputTokens: number;
+  /** Read from the prompt cache; 0 when none. */
+  cacheReadInputTokens: number;
   /** Why the model stopped, as the API says it (`stop_reason`, `finish_reason`). */
   stopReason?: string;
   /** What the model said, as text: kept in `failed_generations` and on {@link InvalidOutputError}. */
@@ -54,14 +60,22 @@ export interface ModelOutput {
   check: OutputCheck;
 }
 
+/** What a request is built from: the rendered prompt and its static head (`prompt.startsWith(cachePrefix)`). */
+export interface PromptInput {
+  prompt: string;
+  cachePrefix: string;
+}
+
 /** What differs between model providers: the input of {@link createModelGenerator}. */
 export interface ModelProvider<Request, Response, ApiError extends SdkApiError> extends Omit<ModelGeneratorOptions, 'timeoutMs'> {
   /** The provider name, as `GENERATOR` spells it and `conversations.generator` records it. */
   name: string;
   /** The SDK's error classes, mapped to retry decisions by {@link sdkCallError}. */
   sdkErrors: SdkErrors<ApiError>;
-  /** The API request for one rendered prompt. */
-  buildRequest(prompt: string): Request;
+  /** The API request for one rendered prompt and its cacheable head (`cachePrefix`, '' when none). */
+  buildRequest(input: PromptInput): Request;
+  /** The TTL of the cache writes the requests ask for, which prices them (default '5m'). */
+  cacheTtl?: CacheTtl;
   /** Sends the request and resolves with the API's response; `signal` must abort the HTTP request. */
   send(request: Request, signal: AbortSignal): Promise<Response>;
   /** What a 2xx answer should be, with its article, e.g. 'a chat completion'; names it in the error when it is not. */
@@ -89,7 +103,7 @@ export interface ModelProvider<Request, Response, ApiError extends SdkApiError> 
  *   partial output would parse;
  * - output that is no valid conversation: {@link InvalidOutputError} (`parse_error`, `validation_error`).
  * Aborting `req.signal` aborts the HTTP request and rejects with an 'AbortError', recording nothing.
- * Usage is priced with `prices` by the model that answered.
+ * Usage is priced with `prices` by the model that answered, cache writes and reads included.
  *
  * To add a provider, write one file `src/generation/<name>.ts` that builds its SDK client with
  * {@link sdkClientOptions} and returns `createModelGenerator({ name, model, prices, sdkErrors,
@@ -118,7 +132,7 @@ export function createModelGenerator<Request, Response, ApiError extends SdkApiE
 
       let response: Response;
       try {
-        response = await provider.send(provider.buildRequest(req.prompt), req.signal);
+        response = await provider.send(provider.buildRequest({ prompt: req.prompt, cachePrefix: req.cachePrefix ?? '' }), req.signal);
       } catch (err) {
         if (req.signal.aborted || err instanceof sdkErrors.userAbort) throw abortError(req.signal, what);
         throw sdkCallError(name, err, sdkErrors, failed);
@@ -132,7 +146,8 @@ export function createModelGenerator<Request, Response, ApiError extends SdkApiE
         );
       }
 
-      const { model: reported, inputTokens, outputTokens, stopReason, raw, check } = provider.readOutput(response);
+      const output = provider.readOutput(response);
+      const { model: reported, inputTokens, outputTokens, stopReason, raw, check } = output;
       const answeredBy = reported || model;
       const seen = { model: answeredBy, rawResponse: raw, inputTokens, outputTokens, ...(stopReason ? { stopReason } : {}) };
 
@@ -149,8 +164,20 @@ export function createModelGenerator<Request, Response, ApiError extends SdkApiE
         isSynthetic: false,
         inputTokens,
         outputTokens,
-        costUsd: prices.costUsd(answeredBy, inputTokens, outputTokens),
+        cacheCreationInputTokens: output.cacheCreationInputTokens,
+        cacheReadInputTokens: output.cacheReadInputTokens,
+        costUsd: prices.costOf(answeredBy, usageOf(output), { batch: false, cacheTtl: provider.cacheTtl ?? '5m' }),
       };
     },
+  };
+}
+
+/** The token counts of an output, as {@link PriceTable.costOf} and `BatchResultLine` take them. */
+export function usageOf(output: ModelOutput): BatchUsage {
+  return {
+    inputTokens: output.inputTokens,
+    outputTokens: output.outputTokens,
+    cacheCreationInputTokens: output.cacheCreationInputTokens,
+    cacheReadInputTokens: output.cacheReadInputTokens,
   };
 }

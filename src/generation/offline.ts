@@ -1,5 +1,6 @@
 import type { Tier } from '../domain/enums';
 import { GeneratedConversation, parseConversation, type ConversationTurn } from './conversation';
+import { estimateTokens } from './pricing';
 import { fnv1a32, randomInt, seededRandom, unitFromString, type Random } from './prng';
 import {
   PermanentGenerationError,
@@ -74,15 +75,12 @@ export function createOfflineGenerator(options: OfflineGeneratorOptions): Conver
         inputTokens: estimateTokens(req.prompt),
         // What a model would have emitted is the JSON document, so that is what is counted.
         outputTokens: estimateTokens(JSON.stringify(conversation)),
+        cacheCreationInputTokens: 0,
+        cacheReadInputTokens: 0,
         costUsd: 0,
       };
     },
   };
-}
-
-/** Rough token count, about 4 characters per token. */
-function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
 }
 
 interface Synthesis {

@@ -27,7 +27,7 @@ export interface OpenAIGeneratorOptions extends ModelGeneratorOptions {
 export type { OpenAIResponseFormat } from '../config';
 
 /** The `response_format` of a request. */
-function responseFormat(format: OpenAIResponseFormat): OpenAI.ChatCompletionCreateParams['response_format'] {
+export function responseFormat(format: OpenAIResponseFormat): OpenAI.ChatCompletionCreateParams['response_format'] {
   if (format === 'json_object') return { type: 'json_object' };
   return { type: 'json_schema', json_schema: { name: 'conversation', strict: true, schema: strictConversationJsonSchema() } };
 }
@@ -41,7 +41,8 @@ function refusesJsonSchema(err: unknown): boolean {
   return err instanceof APIError && err.status === 400 && /response_format|json_schema/i.test(err.message);
 }
 
-const OPENAI_SDK_ERRORS: SdkErrors<APIError> = {
+/** The OpenAI SDK's error classes, mapped to retry decisions by `sdkCallError` (shared with the batch client). */
+export const OPENAI_SDK_ERRORS: SdkErrors<APIError> = {
   base: OpenAIError,
   api: APIError,
   connection: APIConnectionError,
@@ -52,6 +53,40 @@ const OPENAI_SDK_ERRORS: SdkErrors<APIError> = {
     return typeof inner?.message === 'string' ? inner.message : undefined;
   },
 };
+
+/**
+ * The chat completion body of one prompt, for `POST /v1/chat/completions` and for a Batch API
+ * line (`body`): the system message giving the exact JSON shape ({@link jsonShapeInstructions},
+ * fixed), the prompt as the user message, and `response_format`. No layout change for the prompt
+ * cache: OpenAI caches the longest previously seen prefix of 1024 tokens or more by itself, and
+ * the system message plus the template's static head already lead every request of a template.
+ */
+export function openAIChatRequest(
+  model: string,
+  prompt: string,
+  format: OpenAIResponseFormat,
+): OpenAI.ChatCompletionCreateParamsNonStreaming {
+  return {
+    model,
+    messages: [
+      { role: 'system', content: jsonShapeInstructions() },
+      { role: 'user', content: prompt },
+    ],
+    response_format: responseFormat(format),
+  };
+}
+
+/** True when a 2xx body is a chat completion (not, e.g., a gateway's page). */
+export function isChatCompletion(body: object): boolean {
+  return Array.isArray((body as Partial<OpenAI.ChatCompletion>).choices);
+}
+
+/** The {@link TruncatedOutputError} advice for a `finish_reason`, or undefined when the output is whole. */
+export function openAITruncationHint(finishReason: string): string | undefined {
+  return finishReason === 'length'
+    ? 'the model reached its output token limit; ask for shorter conversations or use a model with a larger limit'
+    : undefined;
+}
 
 /**
  * The `openai` provider for OpenAI and OpenAI-compatible servers: one chat completion per attempt
@@ -65,7 +100,6 @@ const OPENAI_SDK_ERRORS: SdkErrors<APIError> = {
 export function createOpenAIGenerator(options: OpenAIGeneratorOptions): ConversationGenerator {
   const { model } = options;
   const client = new OpenAI({ ...sdkClientOptions(options), apiKey: options.apiKey ?? NO_API_KEY });
-  const system = jsonShapeInstructions();
   let format: OpenAIResponseFormat = options.responseFormat ?? 'json_schema';
 
   return createModelGenerator({
@@ -73,14 +107,7 @@ export function createOpenAIGenerator(options: OpenAIGeneratorOptions): Conversa
     model,
     prices: options.prices,
     sdkErrors: OPENAI_SDK_ERRORS,
-    buildRequest: (prompt): OpenAI.ChatCompletionCreateParamsNonStreaming => ({
-      model,
-      messages: [
-        { role: 'system', content: system },
-        { role: 'user', content: prompt },
-      ],
-      response_format: responseFormat(format),
-    }),
+    buildRequest: ({ prompt }) => openAIChatRequest(model, prompt, format),
     send: async (body, signal) => {
       try {
         return await client.chat.completions.create(body, { signal });
@@ -92,17 +119,19 @@ export function createOpenAIGenerator(options: OpenAIGeneratorOptions): Conversa
       }
     },
     responseName: 'a chat completion',
-    isResponse: (body) => Array.isArray((body as Partial<OpenAI.ChatCompletion>).choices),
+    isResponse: isChatCompletion,
     readOutput: readCompletion,
-    truncationHint: (finishReason) =>
-      finishReason === 'length'
-        ? 'the model reached its output token limit; ask for shorter conversations or use a model with a larger limit'
-        : undefined,
+    truncationHint: openAITruncationHint,
   });
 }
 
-/** The model, usage, finish reason and conversation of a chat completion (its first choice). */
-function readCompletion(completion: OpenAI.ChatCompletion): ModelOutput {
+/**
+ * The model, usage, finish reason and conversation of a chat completion (its first choice).
+ * OpenAI's `prompt_tokens` includes the cached tokens; `inputTokens` is normalised to the uncached
+ * part (`prompt_tokens - cached_tokens`), as Anthropic counts it, and the cached part is
+ * `cacheReadInputTokens` (OpenAI has no cache writes to count).
+ */
+export function readCompletion(completion: OpenAI.ChatCompletion): ModelOutput {
   const choice = completion.choices[0];
   const raw = choice?.message?.content ?? choice?.message?.refusal ?? '';
   let check: OutputCheck;
@@ -110,10 +139,13 @@ function readCompletion(completion: OpenAI.ChatCompletion): ModelOutput {
   else if (choice.message?.refusal)
     check = { ok: false, failureType: 'parse_error', issues: `(root): the model refused: ${choice.message.refusal}` };
   else check = readConversationText(raw);
+  const cached = completion.usage?.prompt_tokens_details?.cached_tokens ?? 0;
   return {
     model: completion.model,
-    inputTokens: completion.usage?.prompt_tokens ?? 0,
+    inputTokens: Math.max(0, (completion.usage?.prompt_tokens ?? 0) - cached),
     outputTokens: completion.usage?.completion_tokens ?? 0,
+    cacheCreationInputTokens: 0,
+    cacheReadInputTokens: cached,
     stopReason: choice?.finish_reason ?? undefined,
     raw,
     check,

@@ -12,6 +12,12 @@ export interface GenerationRequest {
   arc: EmotionalArcRow;
   topic: TopicRow;
   tier: Tier;
+  /**
+   * The static head of `prompt` shared by every item of its template (`cacheablePrefix` in
+   * `render.ts`); `prompt.startsWith(cachePrefix)`. The Anthropic provider puts it in the cached
+   * system block; absent or '' means no template text is cached (the fixed instructions still are).
+   */
+  cachePrefix?: string;
   /** 1 for the first try, counting up on each retry. */
   attempt: number;
   /** Aborted when the activity is cancelled or times out; generators stop work promptly. */
@@ -31,8 +37,16 @@ export interface GenerationResult {
   generator: string;
   /** True when no model wrote it; stored so synthetic rows are never mistaken for real ones. */
   isSynthetic: boolean;
+  /**
+   * Input tokens billed at the full input price: the uncached part only, for every provider
+   * (Anthropic's `input_tokens` as sent; OpenAI's `prompt_tokens` minus its `cached_tokens`).
+   */
   inputTokens: number;
   outputTokens: number;
+  /** Input tokens written to the prompt cache (Anthropic `cache_creation_input_tokens`); 0 when none. */
+  cacheCreationInputTokens: number;
+  /** Input tokens read from the prompt cache (Anthropic `cache_read_input_tokens`, OpenAI `cached_tokens`); 0 when none. */
+  cacheReadInputTokens: number;
   costUsd: number;
 }
 

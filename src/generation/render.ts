@@ -100,3 +100,24 @@ export function buildTemplateVariables(ctx: TemplateContext): Record<string, Tem
     ...ctx.extra,
   };
 }
+
+/**
+ * The static head of `rendered` that every item of the template shares, for the prompt cache: the
+ * template text before its first `{{placeholder}}`, cut back to just after its last whitespace (a
+ * value glued to the word before it, `about{{topic}}`, would otherwise change the tokens of that
+ * word), and only when `rendered` does start with it. '' when the template starts with a
+ * placeholder, has no whitespace before its first one, or `rendered` is not its rendering. A
+ * template without placeholders is static as a whole; its last word is still left out, so the rest
+ * of the prompt (the user message) is never empty.
+ *
+ * @example cacheablePrefix('You are a coach. Talk about {{topic_name}} now.', 'You are a coach. Talk about savings now.') // 'You are a coach. Talk about '
+ * @example cacheablePrefix('{{persona_name}} asks...', 'Marcus asks...') // ''
+ */
+export function cacheablePrefix(templateText: string, rendered: string): string {
+  const first = templateText.search(new RegExp(PLACEHOLDER.source));
+  const head = first === -1 ? templateText : templateText.slice(0, first);
+  const lastSpace = Math.max(...[' ', '\n', '\t', '\r'].map((space) => head.lastIndexOf(space)));
+  if (lastSpace < 0) return '';
+  const prefix = head.slice(0, lastSpace + 1);
+  return rendered.startsWith(prefix) && rendered.length > prefix.length ? prefix : '';
+}

@@ -36,13 +36,27 @@ export interface SdkErrors<E extends SdkApiError> {
 
 /**
  * Maps what an SDK call threw (anything but an abort) to the generation error the item activity
- * retries by, with its `api_error` failed attempt attached: a connection failure is
- * transient; an error status is what {@link apiFailureError} makes of it (the error body kept as
- * `rawResponse`); an error the SDK raised itself is permanent; anything else (a response it could
- * not read) is transient.
+ * retries by, with its `api_error` failed attempt attached: the error of {@link sdkError}, the
+ * error body kept as `rawResponse`.
  */
 export function sdkCallError<E extends SdkApiError>(provider: string, err: unknown, sdk: SdkErrors<E>, failed: RecordFailure): Error {
-  if (err instanceof sdk.connection) return withFailedAttempt(networkFailureError(provider, err), failed('api_error'));
+  const { error, rawResponse } = sdkError(provider, err, sdk);
+  return withFailedAttempt(error, failed('api_error', rawResponse === undefined ? {} : { rawResponse }));
+}
+
+/**
+ * Maps what an SDK call threw (anything but an abort) to a generation error, without a failed
+ * attempt (the batch clients' calls are about a whole batch, not one item): a connection failure
+ * is transient; an error status is what {@link apiFailureError} makes of it (`rawResponse`: the
+ * error body); an error the SDK raised itself is permanent; anything else (a response it could not
+ * read) is transient.
+ */
+export function sdkError<E extends SdkApiError>(
+  provider: string,
+  err: unknown,
+  sdk: SdkErrors<E>,
+): { error: TransientGenerationError | PermanentGenerationError; rawResponse?: string } {
+  if (err instanceof sdk.connection) return { error: networkFailureError(provider, err) };
   if (err instanceof sdk.api && typeof err.status === 'number') {
     const body = err.error === undefined ? undefined : JSON.stringify(err.error);
     const error = apiFailureError({
@@ -53,16 +67,13 @@ export function sdkCallError<E extends SdkApiError>(provider: string, err: unkno
       headers: err.headers,
       cause: err,
     });
-    return withFailedAttempt(error, failed('api_error', body === undefined ? {} : { rawResponse: body }));
+    return body === undefined ? { error } : { error, rawResponse: body };
   }
   if (err instanceof sdk.base) {
     // Raised by the SDK before sending, e.g. a max_tokens that needs streaming: the same request fails again.
-    return withFailedAttempt(new PermanentGenerationError(`${provider} client error: ${err.message}`, { cause: err }), failed('api_error'));
+    return { error: new PermanentGenerationError(`${provider} client error: ${err.message}`, { cause: err }) };
   }
   // E.g. a 2xx body that is not valid JSON: a broken proxy or a cut connection, worth another try.
   const detail = err instanceof Error ? err.message : String(err);
-  return withFailedAttempt(
-    new TransientGenerationError(`${provider} response could not be read: ${detail}`, { cause: err }),
-    failed('api_error'),
-  );
+  return { error: new TransientGenerationError(`${provider} response could not be read: ${detail}`, { cause: err }) };
 }

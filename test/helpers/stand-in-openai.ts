@@ -14,6 +14,8 @@ export interface CompletionMeta {
   model?: string;
   promptTokens?: number;
   completionTokens?: number;
+  /** `usage.prompt_tokens_details.cached_tokens` (part of `promptTokens`, as OpenAI counts); default 0. */
+  cachedTokens?: number;
   /** Default 'stop'. */
   finishReason?: string;
 }
@@ -38,7 +40,12 @@ export function chatCompletion(content: string, meta: CompletionMeta = {}): Scri
           finish_reason: meta.finishReason ?? 'stop',
         },
       ],
-      usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      usage: {
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens,
+        total_tokens: promptTokens + completionTokens,
+        prompt_tokens_details: { cached_tokens: meta.cachedTokens ?? 0 },
+      },
     },
   };
 }

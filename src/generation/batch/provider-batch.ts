@@ -69,7 +69,9 @@ export type BatchResultLine =
       /** What the model said, as text (kept in `failed_generations` when it is no valid conversation). */
       raw: string;
       /** The conversation, or why there is none (schema issues, a cut-off output). */
-      check: { ok: true; value: GeneratedConversation } | { ok: false; failureType: 'parse_error' | 'validation_error' | 'truncation'; message: string };
+      check:
+        | { ok: true; value: GeneratedConversation }
+        | { ok: false; failureType: 'parse_error' | 'validation_error' | 'truncation'; message: string };
       /** USD, with the batch discount and the cache multipliers applied. */
       costUsd: number;
     }

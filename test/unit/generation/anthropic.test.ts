@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidOutputError, isAbortError, PermanentGenerationError, TransientGenerationError } from '../../../src/generation';
-import { createAnthropicGenerator } from '../../../src/generation/anthropic';
+import { ANTHROPIC_INSTRUCTIONS, createAnthropicGenerator } from '../../../src/generation/anthropic';
 import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/failed-attempt';
 import { createPriceTable } from '../../../src/generation/pricing';
 import { conversationJsonSchema } from '../../../src/generation/structured-output';
@@ -13,6 +13,12 @@ import {
   type StandInServer,
 } from '../../helpers/stand-in-anthropic';
 import { generationRequest, rejection } from './fixtures';
+import type { ScriptedResponse } from '../../helpers/stand-in-server';
+
+/** `response` (a scripted message) with its usage replaced. */
+function withUsage(response: ScriptedResponse, usage: Record<string, number>): ScriptedResponse {
+  return { ...response, body: { ...(response.body as object), usage } };
+}
 
 const PROMPT = 'Write a conversation between Marcus Chen and an assistant about building an emergency fund. Return JSON.';
 
@@ -21,7 +27,7 @@ const request = (signal?: AbortSignal) => generationRequest(PROMPT, signal);
 describe('anthropic provider against a stand-in Anthropic server (local HTTP, wire format only)', () => {
   let standIn: StandInServer;
   const warnings: string[] = [];
-  const generator = (extra: { temperature?: number } = {}) =>
+  const generator = (extra: { temperature?: number; cacheTtl?: '5m' | '1h' | 'off' } = {}) =>
     createAnthropicGenerator({
       baseURL: standIn.url,
       apiKey: 'test-key',
@@ -39,9 +45,9 @@ describe('anthropic provider against a stand-in Anthropic server (local HTTP, wi
   });
   beforeEach(() => standIn.reset());
 
-  it('sends one Messages API request: the prompt as the user message, the conversation tool forced, no sampling parameters', async () => {
+  it('with the cache off, sends one Messages API request: the prompt as the user message, the conversation tool forced, no sampling parameters', async () => {
     standIn.enqueue(toolUseMessage(standInConversation(4), { model: 'claude-sonnet-5-5-20261001', inputTokens: 1000, outputTokens: 2000 }));
-    const result = await generator().generate(request());
+    const result = await generator({ cacheTtl: 'off' }).generate({ ...request(), cachePrefix: 'Write a ' });
 
     expect(standIn.requests).toHaveLength(1);
     const [sent] = standIn.requests;
@@ -63,9 +69,56 @@ describe('anthropic provider against a stand-in Anthropic server (local HTTP, wi
       isSynthetic: false,
       inputTokens: 1000,
       outputTokens: 2000,
+      cacheCreationInputTokens: 0,
+      cacheReadInputTokens: 0,
       // claude-sonnet-5-5 at 2 / 10 USD per million tokens
       costUsd: 0.022,
     });
+  });
+
+  it('with the cache on: fixed system block, the prompt in the user turn split after the template head, which carries the breakpoint', async () => {
+    standIn.enqueue(toolUseMessage(standInConversation(2)), toolUseMessage(standInConversation(2)));
+    const head = 'Write a conversation between ';
+    await generator({ cacheTtl: '1h' }).generate({ ...request(), cachePrefix: head });
+    await generator().generate(request());
+
+    const [withHead, withoutHead] = standIn.requests.map((r) => r.body as Record<string, unknown>);
+    expect(withHead).toMatchObject({
+      system: [{ type: 'text', text: ANTHROPIC_INSTRUCTIONS }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: head, cache_control: { type: 'ephemeral', ttl: '1h' } },
+            { type: 'text', text: PROMPT.slice(head.length) },
+          ],
+        },
+      ],
+    });
+    expect((withHead!.system as object[])[0]).not.toHaveProperty('cache_control');
+    // No head: the breakpoint is on the fixed system block, the prompt one block.
+    expect(withoutHead).toMatchObject({
+      system: [{ type: 'text', text: ANTHROPIC_INSTRUCTIONS, cache_control: { type: 'ephemeral', ttl: '5m' } }],
+      messages: [{ role: 'user', content: [{ type: 'text', text: PROMPT }] }],
+    });
+  });
+
+  it('cache usage is read and priced: writes at 1.25x (5m) or 2x (1h) input, reads at 0.1x', async () => {
+    const usage = { input_tokens: 100, output_tokens: 1000, cache_creation_input_tokens: 2000, cache_read_input_tokens: 0 };
+    standIn.enqueue(withUsage(toolUseMessage(standInConversation(2)), usage));
+    const written = await generator().generate(request());
+    // claude-sonnet-5-5 at 2 / 10: 100 x 2 + 2000 x 2.5 + 1000 x 10 = 15200 per million
+    expect(written).toMatchObject({ inputTokens: 100, cacheCreationInputTokens: 2000, cacheReadInputTokens: 0, costUsd: 0.0152 });
+
+    standIn.enqueue(withUsage(toolUseMessage(standInConversation(2)), usage));
+    // 1h writes: 100 x 2 + 2000 x 4 + 1000 x 10 = 18200
+    expect(await generator({ cacheTtl: '1h' }).generate(request())).toMatchObject({ costUsd: 0.0182 });
+
+    standIn.enqueue(
+      withUsage(toolUseMessage(standInConversation(2)), { ...usage, cache_creation_input_tokens: 0, cache_read_input_tokens: 2000 }),
+    );
+    // reads: 100 x 2 + 2000 x 0.2 + 1000 x 10 = 10600
+    expect(await generator().generate(request())).toMatchObject({ cacheReadInputTokens: 2000, costUsd: 0.0106 });
   });
 
   it('a configured temperature is sent with the last API version that accepts it', async () => {

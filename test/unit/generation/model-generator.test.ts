@@ -61,7 +61,7 @@ function fakeProvider(answer: (signal: AbortSignal) => unknown) {
     model: 'fake-model',
     prices: createPriceTable({ 'fake-model-2': { input: 1, output: 2 } }, () => {}),
     sdkErrors: FAKE_SDK_ERRORS,
-    buildRequest: (prompt) => ({ ask: prompt }),
+    buildRequest: ({ prompt }) => ({ ask: prompt }),
     send: async (req, signal) => {
       sent.push({ request: req, signal });
       return answer(signal) as FakeReply;
@@ -72,6 +72,8 @@ function fakeProvider(answer: (signal: AbortSignal) => unknown) {
       model: reply.by,
       inputTokens: reply.usage[0],
       outputTokens: reply.usage[1],
+      cacheCreationInputTokens: 0,
+      cacheReadInputTokens: 0,
       stopReason: reply.stop,
       raw: reply.said,
       check: readConversationText(reply.said),
@@ -97,6 +99,8 @@ describe('createModelGenerator: the scaffold every model provider is built on (a
       isSynthetic: false,
       inputTokens: 1_000_000,
       outputTokens: 500_000,
+      cacheCreationInputTokens: 0,
+      cacheReadInputTokens: 0,
       costUsd: 2,
     });
   });

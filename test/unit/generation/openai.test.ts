@@ -58,6 +58,15 @@ describe('openai provider against a stand-in OpenAI server (local HTTP, wire for
     });
   });
 
+  it('cached tokens: prompt_tokens includes them; inputTokens is the uncached part, cacheReadInputTokens the cached, priced at cachedInput', async () => {
+    standIn.enqueue(
+      chatCompletion(JSON.stringify(standInConversation(2)), { promptTokens: 3000, cachedTokens: 2048, completionTokens: 1000 }),
+    );
+    const result = await generator().generate(request());
+    // gpt-4o-mini: 952 x 0.15 + 2048 x 0.075 + 1000 x 0.6 = 896.4 per million
+    expect(result).toMatchObject({ inputTokens: 952, cacheReadInputTokens: 2048, cacheCreationInputTokens: 0, costUsd: 0.000896 });
+  });
+
   it('a server that refuses json_schema is asked again with json_object, in the same attempt and from then on', async () => {
     const refusal = "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.";
     standIn.enqueue(openaiError(400, 'invalid_request_error', refusal), chatCompletion(JSON.stringify(standInConversation(2))));

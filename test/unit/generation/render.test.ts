@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildTemplateVariables, MissingPlaceholderError, placeholdersOf, renderTemplate } from '../../../src/generation';
+import { cacheablePrefix } from '../../../src/generation/render';
 import { arc, persona, topic } from './fixtures';
 
 function thrown(fn: () => unknown): unknown {
@@ -91,5 +92,31 @@ describe('buildTemplateVariables', () => {
     expect(() => renderTemplate('{{persona_name}}: {{persona_description}}', vars)).toThrow(
       'template has no value for {{persona_description}}',
     );
+  });
+});
+
+describe('cacheablePrefix', () => {
+  const render = (text: string) => renderTemplate(text, { topic_name: 'savings', persona_name: 'Marcus' });
+
+  it("is the template's text before its first placeholder, cut back to just after the last whitespace", () => {
+    const text = 'You are a financial coach.\nWrite a conversation about {{topic_name}} with {{persona_name}}.';
+    expect(cacheablePrefix(text, render(text))).toBe('You are a financial coach.\nWrite a conversation about ');
+    const glued = 'You are a coach. Talk about:{{topic_name}}';
+    expect(cacheablePrefix(glued, render(glued))).toBe('You are a coach. Talk ');
+    expect(render(glued).startsWith(cacheablePrefix(glued, render(glued)))).toBe(true);
+  });
+
+  it("is '' when the template starts with a placeholder or has no whitespace before it", () => {
+    expect(cacheablePrefix('{{persona_name}} asks about {{topic_name}}', 'Marcus asks about savings')).toBe('');
+    expect(cacheablePrefix('About:{{topic_name}}', 'About:savings')).toBe('');
+  });
+
+  it("is '' when the rendered prompt does not start with it (another template's rendering)", () => {
+    expect(cacheablePrefix('Talk about {{topic_name}}', 'Speak of savings')).toBe('');
+  });
+
+  it('leaves the last word of a template without placeholders, so the rest is never empty', () => {
+    expect(cacheablePrefix('Write any conversation.', 'Write any conversation.')).toBe('Write any ');
+    expect(cacheablePrefix('Static ', 'Static ')).toBe('');
   });
 });
