@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities } from '../../activities';
+import { createActivities, type ActivityDeps } from '../../activities';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, type Db } from '../../src/db/client';
 import type { ScaffoldingCache } from '../../src/db/scaffolding';
@@ -67,6 +67,8 @@ export async function startTestWorker(
     itemMetrics?: ItemMetricsRecorder;
     /** The activities' scaffolding cache (e.g. one with a short TTL). */
     scaffolding?: ScaffoldingCache;
+    /** The batch API for provider-batch jobs (absent: they run direct). */
+    providerBatch?: ActivityDeps['providerBatch'];
   } = {},
 ): Promise<TestWorker> {
   quietRuntime();
@@ -84,6 +86,7 @@ export async function startTestWorker(
       rateLimit: opts.rateLimit,
       itemMetrics: opts.itemMetrics,
       scaffolding: opts.scaffolding,
+      providerBatch: opts.providerBatch,
     }),
   });
   const running = worker.run();

@@ -6,6 +6,7 @@ import { createGenerator } from '../../generation/factory';
 import { ItemMetricsRecorder } from '../../metrics/item-metrics';
 import { ItemMetricsReporter } from '../../metrics/item-metrics-reporter';
 import { slotIntervalMs, taskQueueRateLimit } from '../../rate-limit/limit';
+import { providerBatchDeps } from '../../generation/batch/settings';
 import { createBatchWorker } from '../../temporal/worker';
 import { clientConfig, info } from '../env';
 
@@ -38,6 +39,7 @@ export function registerWorker(program: Command): void {
         maxInvalidOutputAttempts: config.GENERATOR_MAX_INVALID_ATTEMPTS,
         infraOutageBudgetMs: config.INFRA_OUTAGE_BUDGET_MS,
         rateLimit,
+        providerBatch: providerBatchDeps(config),
       });
       const limitNote = rateLimit
         ? `, at most ${rateLimit.requestsPerSecond} requests/s: one every ${slotIntervalMs(rateLimit.requestsPerSecond).toFixed(1)} ms across all workers`
