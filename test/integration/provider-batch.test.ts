@@ -87,7 +87,13 @@ describe('provider-batch mode, offline batch API', () => {
     expect(chunks.every((c) => c.status === 'ingested' && c.item_ids.length === 10 && c.provider_batch_id)).toBe(true);
 
     const conversations = (
-      await db.from('conversations').select('batch_item_id, execution_mode, generator').in('batch_item_id', items.map((i) => i.id))
+      await db
+        .from('conversations')
+        .select('batch_item_id, execution_mode, generator')
+        .in(
+          'batch_item_id',
+          items.map((i) => i.id),
+        )
     ).data!;
     expect(conversations).toHaveLength(30);
     expect(new Set(conversations.map((c) => c.batch_item_id)).size).toBe(30);
@@ -101,11 +107,7 @@ describe('provider-batch mode, offline batch API', () => {
     await handle.signal('pause');
     await waitFor(async () => (await jobRow(db, jobId)).status === 'paused', 10_000, 'the job to pause');
     // The two chunks out finish and are ingested; nothing more goes out while paused.
-    await waitFor(
-      async () => byStatus(await itemRows(db, jobId)).processing === undefined,
-      20_000,
-      'the chunks out to be ingested',
-    );
+    await waitFor(async () => byStatus(await itemRows(db, jobId)).processing === undefined, 20_000, 'the chunks out to be ingested');
     const whilePaused = byStatus(await itemRows(db, jobId));
     expect(whilePaused.completed).toBe(20);
     expect(whilePaused.queued).toBe(10);
@@ -120,7 +122,9 @@ describe('provider-batch mode, offline batch API', () => {
     const second = await submit(h, body(5));
     const cancelsBefore = offline.calls.cancels.length;
     await waitFor(
-      async () => ((await db.from('provider_batches').select('id').eq('batch_job_id', second.jobId).eq('status', 'submitted')).data ?? []).length === 2,
+      async () =>
+        ((await db.from('provider_batches').select('id').eq('batch_job_id', second.jobId).eq('status', 'submitted')).data ?? []).length ===
+        2,
       20_000,
       'two chunks out',
     );

@@ -32,14 +32,25 @@ describe('recorded histories replay against the workflow code of today', () => {
     }
   });
 
+  const patchIds = (file: string) =>
+    readHistory(file)
+      .events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+      .map((e) => {
+        const data = e.markerRecordedEventAttributes!.details!['patch-data']!.payloads![0]!.data!;
+        return (JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id;
+      });
+
+  it("the provider-batch mode shipped behind patched('provider-batch'): its recording polls with timers and has both markers", () => {
+    const history = readHistory('provider-batch.json');
+    expect(patchIds('provider-batch.json')).toEqual(['spend-cap', 'provider-batch']);
+    const activities = history.events!.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    expect(activities).toContain('submitChunk');
+    expect(activities).toContain('pollChunks');
+    expect(activities).not.toContain('processLane');
+    expect(history.events!.some((e) => e.timerStartedEventAttributes)).toBe(true);
+  });
+
   it("the spend cap shipped behind patched('spend-cap'): its recording has the marker, the histories recorded before it have none and replay", () => {
-    const patchIds = (file: string) =>
-      readHistory(file)
-        .events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
-        .map((e) => {
-          const data = e.markerRecordedEventAttributes!.details!['patch-data']!.payloads![0]!.data!;
-          return (JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id;
-        });
     const capped = files.filter((f) => f.startsWith('spend-cap'));
     expect(capped.length).toBeGreaterThan(0);
     for (const f of capped) expect(patchIds(f)).toEqual(['spend-cap']);
