@@ -3,7 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Histogram } from 'prom-client';
 import { z } from 'zod';
 import type { Db } from '../db/client';
+import { unwrap } from '../db/errors';
 import { readClusterMetrics, type ClusterMetrics } from '../db/queries';
+import { cacheReadRatio, getJobCosts } from '../export/job-costs';
 import { JOB_STATUSES } from '../domain/enums';
 import { INF_BUCKET, ITEM_DURATION_BUCKETS, ITEM_OUTCOMES } from '../metrics/item-metrics';
 
@@ -15,6 +17,8 @@ import { INF_BUCKET, ITEM_DURATION_BUCKETS, ITEM_OUTCOMES } from '../metrics/ite
  * - `bulkgen_item_attempt_errors_total`: item attempts that ended in a retryable error;
  * - `bulkgen_item_duration_seconds`: histogram of the attempts that ended an item;
  * - `bulkgen_http_requests_total{method,route,status_code}`;
+ * - `bulkgen_batch_cache_read_ratio{job_id}`: prompt-cache reads / (reads + writes) of the jobs running or paused
+ *   (at most 100, newest first; a job with nothing cacheable has no series), from `batch_job_costs`;
  * - the default Node.js process metrics.
  * All but the last two come from ONE `bulkgen_metrics()` call per scrape: the item metrics are the
  * sums of every worker process's totals in `worker_item_metrics` (see `ItemMetricsReporter`), so
@@ -87,6 +91,21 @@ export function registerMetrics(app: FastifyInstance, db: Db): Registry {
   );
   // Not one of prom-client's classes, but what a registry reads of a metric (name, get, reset).
   registry.registerMetric(durations as unknown as Histogram);
+
+  new Gauge({
+    name: 'bulkgen_batch_cache_read_ratio',
+    help: 'Prompt-cache read ratio of running and paused jobs: cache read tokens / (read + written); no series when nothing was cacheable',
+    labelNames: ['job_id'] as const,
+    registers: [registry],
+    async collect() {
+      const ratios = await runningCacheRatios(db).catch((err: unknown) => {
+        app.log.warn({ err }, 'metrics: cannot read the cache ratios');
+        return undefined;
+      });
+      this.reset();
+      for (const [jobId, ratio] of ratios ?? []) this.set({ job_id: jobId }, ratio);
+    },
+  });
 
   const requests = new Counter({
     name: 'bulkgen_http_requests_total',
@@ -163,4 +182,22 @@ class AbsoluteHistogram {
 
   /** Nothing to reset: the totals live in the database. */
   reset(): void {}
+}
+
+/** The cache read ratio of the jobs running or paused (newest 100), by job id; jobs with nothing cacheable are left out. */
+async function runningCacheRatios(db: Db): Promise<Map<string, number>> {
+  const jobs = unwrap(
+    'batch_jobs',
+    await db.from('batch_jobs').select('id').in('status', ['processing', 'paused']).order('created_at', { ascending: false }).limit(100),
+  );
+  const costs = await getJobCosts(
+    db,
+    jobs.map((j) => j.id),
+  );
+  const out = new Map<string, number>();
+  for (const [jobId, cost] of costs) {
+    const ratio = cacheReadRatio(cost);
+    if (ratio !== null) out.set(jobId, ratio);
+  }
+  return out;
 }

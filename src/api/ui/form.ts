@@ -24,6 +24,7 @@ export function startBodyFromForm(form: FormBody): Record<string, unknown> {
     errorHandling: one(form.errorHandling),
     toleratedFailurePercent: numberOrUndefined(one(form.toleratedFailurePercent)),
     maxCostUsd: numberOrUndefined(one(form.maxCostUsd)),
+    executionMode: one(form.executionMode),
   };
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined && v !== ''));
 }

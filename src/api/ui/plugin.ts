@@ -23,7 +23,8 @@ import type { CoverageCell, CoverageCellKey } from '../../db/queries';
 import { MAX_CONCURRENCY, MAX_ITEMS_PER_BATCH } from '../../domain/limits';
 import { BulkgenError, isBulkgenError } from '../../errors';
 import { exportConversationLines } from '../../export/jsonl';
-import { getJobCost, getJobCosts } from '../../export/job-costs';
+import { cacheReadRatio, getJobCost, getJobCosts } from '../../export/job-costs';
+import { providerBatchSummary } from '../../db/provider-batches';
 import { PROJECT_ROOT } from '../../project-root';
 import { workflowIdFor } from '../../temporal/client';
 import { keyDigest, keyMatcher } from '../auth';
@@ -356,10 +357,11 @@ function estimateView(deps: ApiDeps, form: FormBody) {
 
 /** Everything the batch page and its live part show. */
 async function batchView(deps: ApiDeps, row: BatchJobRow, temporalUi: string) {
-  const [progress, cost, failures] = await Promise.all([
+  const [progress, cost, failures, chunks] = await Promise.all([
     queryProgress(deps.temporal, row),
     getJobCost(deps.db, row.id),
     row.failed_items > 0 ? failureGroups(deps.db, row.id) : Promise.resolve([]),
+    row.execution_mode === 'provider-batch' ? providerBatchSummary(deps.db, row.id) : Promise.resolve(null),
   ]);
   const job = toJob(row);
   const allows = (action: JobAction) => ALLOWED_FROM[action].includes(job.status);
@@ -369,6 +371,8 @@ async function batchView(deps: ApiDeps, row: BatchJobRow, temporalUi: string) {
     job,
     progress,
     cost,
+    cacheRatio: cacheReadRatio(cost),
+    chunks,
     failures,
     remaining: Math.max(0, job.totalItems - job.completedItems - job.cancelledItems),
     ended: TERMINAL_JOB_STATUSES.includes(job.status),

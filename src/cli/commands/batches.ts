@@ -5,12 +5,13 @@ import { retryBatch } from '../../batches/retry';
 import { submitBatch } from '../../batches/submit';
 import { jobCoverage, type CoverageCell } from '../../db/queries';
 import { findJob, getJob } from '../../db/jobs';
+import { providerBatchSummary } from '../../db/provider-batches';
 import { unwrap } from '../../db/errors';
 import { JOB_STATUSES, type JobStatus } from '../../domain/enums';
 import { SpendCap } from '../../domain/batch-request';
 import { MAX_CONCURRENCY } from '../../domain/limits';
 import { BulkgenError } from '../../errors';
-import { getJobCost } from '../../export/job-costs';
+import { cacheReadRatio, getJobCost } from '../../export/job-costs';
 import { printJson, withCli } from '../client';
 import { info } from '../env';
 import { followJob } from '../progress';
@@ -40,6 +41,7 @@ interface StartOptions {
   fromJob?: string;
   fromCancelled?: boolean;
   maxCost?: string;
+  mode?: string;
   json?: boolean;
   wait?: boolean;
 }
@@ -61,6 +63,7 @@ function startBody(o: StartOptions): Record<string, unknown> {
   set('errorHandling', o.errorHandling);
   set('toleratedFailurePercent', o.tolerance === undefined ? undefined : Number(o.tolerance));
   set('maxCostUsd', o.maxCost === undefined ? undefined : Number(o.maxCost));
+  set('executionMode', o.mode);
   set(
     'fromJob',
     o.fromJob === undefined ? undefined : { jobId: o.fromJob, statuses: o.fromCancelled ? ['failed', 'cancelled'] : ['failed'] },
@@ -85,6 +88,7 @@ export function registerBatchCommands(program: Command): void {
     .option('--error-handling <mode>', 'continue | stop')
     .option('--tolerance <percent>', 'tolerated failure percentage (0-100)')
     .option('--max-cost <usd>', 'spend cap: the batch pauses once its conversations have cost this much')
+    .option('--mode <mode>', "direct | provider-batch (the provider's batch API: half the price, results within 24 h)")
     .option('--idempotency-key <key>', 'makes a retried start return the same job')
     .option('--from-job <jobId>', "a new job of another ended job's failed combinations (fromJob)")
     .option('--from-cancelled', 'with --from-job: its cancelled combinations too')
@@ -114,9 +118,14 @@ export function registerBatchCommands(program: Command): void {
       withCli(async (ctx) => {
         let job = await getJob(ctx.db, jobId);
         if (o.watch) job = await followJob(ctx.db, jobId);
-        const [progress, cost] = await Promise.all([queryProgress(ctx.temporal, job), getJobCost(ctx.db, job.id)]);
+        const [progress, cost, chunks] = await Promise.all([
+          queryProgress(ctx.temporal, job),
+          getJobCost(ctx.db, job.id),
+          job.execution_mode === 'provider-batch' ? providerBatchSummary(ctx.db, job.id) : null,
+        ]);
+        const cacheRatio = cacheReadRatio(cost);
         if (o.json) {
-          printJson({ job, progress, cost });
+          printJson({ job, progress, cost: { ...cost, cacheReadRatio: cacheRatio }, providerBatches: chunks });
           return;
         }
         process.stdout.write(
@@ -124,9 +133,18 @@ export function registerBatchCommands(program: Command): void {
             `job ${job.id} (${job.name})`,
             `  status     ${job.status}${job.error_message ? `: ${job.error_message}` : ''}`,
             `  items      ${job.completed_items}/${job.total_items} processed: ${job.successful_items} ok, ${job.failed_items} failed, ${job.cancelled_items} cancelled`,
+            `  mode       ${job.execution_mode ?? 'direct'}`,
             `  tier       ${job.tier}, concurrency ${progress?.concurrency ?? job.concurrent_processing}, error handling ${job.error_handling}`,
             `  eta        ${job.estimated_time_remaining === null ? '-' : `${job.estimated_time_remaining}s`}`,
             `  cost       ${formatUsd(cost.costUsd)} for ${cost.conversations} conversation${cost.conversations === 1 ? '' : 's'} (${cost.inputTokens} input + ${cost.outputTokens} output tokens)${job.max_cost_usd === null ? '' : `, cap ${formatUsd(Number(job.max_cost_usd))}`}`,
+            `  cache      ${cacheRatio === null ? 'nothing cached' : `read ratio ${(cacheRatio * 100).toFixed(1)}%`} (${cost.cacheReadInputTokens} read, ${cost.cacheCreationInputTokens} written)`,
+            ...(chunks
+              ? [
+                  `  provider   ${chunks.chunks} batch${chunks.chunks === 1 ? '' : 'es'}, ${chunks.chunksOut} out, ${chunks.requestsPending} requests pending; ` +
+                    `${chunks.counts.succeeded} succeeded, ${chunks.counts.errored} errored, ${chunks.counts.expired} expired, ${chunks.counts.canceled} canceled` +
+                    (chunks.refused > 0 ? `; ${chunks.refused} refused (${chunks.lastRefusal ?? ''})` : ''),
+                ]
+              : []),
             `  workflow   ${job.workflow_id ?? `batch-${job.id}`}${progress ? ` (run ${progress.run}, ${progress.inFlight} in flight)` : ''}`,
           ].join('\n') + '\n',
         );
