@@ -6,13 +6,12 @@ import { completeItemWithConversation, conversationCost, type ConversationRecord
 import { recordFailedGeneration } from '../src/db/failed-generations';
 import { failItem } from '../src/db/items';
 import type { ScaffoldingCache } from '../src/db/scaffolding';
-import { NIL_UUID } from '../src/domain/enums';
-import type { BatchItemRow, PromptTemplateRow } from '../src/domain/rows';
-import { BulkgenError } from '../src/errors';
-import { buildTemplateVariables, isAbortError, renderTemplate, type ConversationGenerator } from '../src/generation';
+import type { BatchItemRow } from '../src/domain/rows';
+import { isAbortError, type ConversationGenerator } from '../src/generation';
 import type { RateLimiter } from '../src/rate-limit/limiter';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
 import type { ProcessItemResult } from '../workflows/contract';
+import { renderItem } from '../src/scaffolding/render-item';
 import { permanentFailureMessage, toRetryable } from './item-failures';
 import { timeItemAttempt } from './item-metrics';
 import { OutageOutlastsActivity, waitOutOutage, type OutagePolicy } from './outage';
@@ -150,40 +149,4 @@ async function runItemChain(
     await dbCall('fail item', () => failItem(deps.db, item.id, message));
     return { outcome: 'failed', position: item.position, errorMessage: message };
   }
-}
-
-/**
- * The item's scaffolding (persona, arc, topic and its template, chosen when the item names none) and its prompt,
- * rendered strictly: a missing template or placeholder throws the error the item fails with. `dbCall` wraps the
- * scaffolding reads (the outage wait).
- */
-export async function renderItem(
-  cache: ScaffoldingCache,
-  item: BatchItemRow,
-  dbCall: <T>(what: string, run: () => Promise<T>) => Promise<T> = (_what, run) => run(),
-) {
-  const { template, persona, arc, topic } = await dbCall('scaffolding', () => resolveScaffolding(cache, item));
-  const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }), {
-    templateName: template.template_name,
-  });
-  return { template, persona, arc, topic, prompt };
-}
-
-async function resolveScaffolding(cache: ScaffoldingCache, item: BatchItemRow) {
-  const p = item.parameters;
-  const [persona, arc, topic] = await Promise.all([
-    cache.persona(p.persona_id),
-    cache.arc(p.emotional_arc_id),
-    cache.topic(p.training_topic_id),
-  ]);
-  let template: PromptTemplateRow | undefined;
-  if (p.template_id && p.template_id !== NIL_UUID) {
-    template = await cache.template(p.template_id);
-  } else {
-    template = await cache.selectedTemplate(arc.arc_key, item.tier);
-    if (!template) {
-      throw new BulkgenError('TEMPLATE_NOT_FOUND', { arc: arc.arc_key, tier: item.tier });
-    }
-  }
-  return { template, persona, arc, topic };
 }

@@ -15,7 +15,7 @@ import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
 import type { PollChunksResult, ProviderBatchActivities, SubmitChunkResult } from '../workflows/contract';
 import { permanentFailureMessage, toRetryable } from './item-failures';
 import { waitOutOutage } from './outage';
-import { renderItem } from './process-item';
+import { renderItem } from '../src/scaffolding/render-item';
 
 /** What the provider-batch activities need. */
 export interface ProviderBatchDeps {

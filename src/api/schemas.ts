@@ -275,7 +275,42 @@ export const CoverageResponse = z.object({
   totals: z.object(CoverageCounts),
 });
 /** POST /v1/batches/estimate: what the same body would make and cost; nothing is created. */
-export const EstimateResponse = SubmitResponse.pick({ totalItems: true, estimatedCost: true, estimatedTimeSeconds: true });
+const usd = z.number().describe('USD');
+/** The pre-flight plan (src/batches/plan.ts): prompts rendered, tokens counted, four prices. */
+const BatchPlan = z
+  .object({
+    totalItems: z.number(),
+    generator: z.string(),
+    model: z.string(),
+    tokens: z.object({
+      input: z.number().describe('input tokens over all items, nothing cached'),
+      cacheableInput: z.number().describe('of input, the tokens in prefixes long enough to cache'),
+      output: z.number(),
+      outputPerItem: z.number(),
+      outputSource: z.enum(['recent conversations', 'default']),
+    }),
+    costUsd: z.object({ direct: usd, directCached: usd, providerBatch: usd, providerBatchCached: usd }),
+    templates: z.array(
+      z.object({
+        templateId: uuid,
+        templateName: z.string(),
+        items: z.number(),
+        prefixTokens: z.number(),
+        minCacheableTokens: z.number(),
+        cacheable: z.boolean(),
+      }),
+    ),
+    renderFailures: z.object({ count: z.number(), examples: z.array(z.string()) }),
+    warnings: z.array(z.string()),
+    assumptions: z.array(z.string()),
+  })
+  .meta({ id: 'BatchPlan' });
+
+export const EstimateResponse = SubmitResponse.pick({ totalItems: true, estimatedCost: true, estimatedTimeSeconds: true }).extend({
+  plan: BatchPlan.describe(
+    'every prompt rendered as the worker would, its tokens counted (ceil(chars / 4) plus the request overhead), priced direct, direct with the prompt cache, provider batch, and provider batch with the cache',
+  ),
+});
 
 export const ControlResponse = z.object({
   jobId: uuid,

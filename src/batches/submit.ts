@@ -50,12 +50,17 @@ export interface SubmitDeps {
  * job and starts nothing new.
  */
 export async function submitBatch(deps: SubmitDeps, body: unknown, opts: SubmitOptions = {}): Promise<SubmitResult> {
+  return submitParsedBatch(deps, parseStartRequest(body), opts);
+}
+
+/** A start body parsed by {@link StartBatchRequest}, or VALIDATION_FAILED naming every field it got wrong. */
+export function parseStartRequest(body: unknown): StartBatchRequest {
   const parsed = StartBatchRequest.safeParse(body);
   if (!parsed.success) {
     const issues = describeIssues(parsed.error);
     throw new BulkgenError('VALIDATION_FAILED', { summary: issues.map((i) => `${i.field}: ${i.message}`).join('; ') }, { issues });
   }
-  return submitParsedBatch(deps, parsed.data, opts);
+  return parsed.data;
 }
 
 /** Options of a submission. */

@@ -54,7 +54,8 @@ describe('POST /v1/batches/estimate', () => {
     const posted = await inject('/v1/batches', body);
     expect(posted.statusCode).toBe(202);
     const p = posted.json();
-    expect(estimate.json()).toEqual({ totalItems: 6, estimatedCost: p.estimatedCost, estimatedTimeSeconds: p.estimatedTimeSeconds });
+    expect(estimate.json()).toMatchObject({ totalItems: 6, estimatedCost: p.estimatedCost, estimatedTimeSeconds: p.estimatedTimeSeconds });
+    expect(estimate.json().plan).toMatchObject({ totalItems: 6, renderFailures: { count: 0 } });
     expect(p.totalItems).toBe(6);
     // No worker serves this test's queue: remove the batch made to compare with.
     await client.workflow.getHandle(p.workflowId).terminate('estimate test: compared, not run');

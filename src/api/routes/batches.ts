@@ -4,6 +4,7 @@ import { estimateStart } from '../../batches/estimate';
 import { submitParsedBatch } from '../../batches/submit';
 import type { z } from 'zod';
 import { getJob } from '../../db/jobs';
+import { planBatch } from '../../batches/plan';
 import { providerBatchSummary, type ProviderBatchSummary } from '../../db/provider-batches';
 import { TERMINAL_JOB_STATUSES } from '../../domain/enums';
 import { cacheReadRatio, getJobCost, type JobCost } from '../../export/job-costs';
@@ -98,7 +99,11 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       },
       validatorCompiler: startBodyValidator,
     },
-    async (request) => estimateStart(deps, request.body as unknown as StartBatchRequest),
+    async (request) => {
+      const body = request.body as unknown as StartBatchRequest;
+      const [estimate, plan] = await Promise.all([estimateStart(deps, body), planBatch(deps, body)]);
+      return { ...estimate, plan };
+    },
   );
 
   app.get(

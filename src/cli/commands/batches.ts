@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { queryProgress, signalJob, type JobAction } from '../../batches/control';
 import { retryBatch } from '../../batches/retry';
-import { submitBatch } from '../../batches/submit';
+import { planBatch, type BatchPlan } from '../../batches/plan';
+import { parseStartRequest, submitBatch } from '../../batches/submit';
 import { jobCoverage, type CoverageCell } from '../../db/queries';
 import { findJob, getJob } from '../../db/jobs';
 import { providerBatchSummary } from '../../db/provider-batches';
@@ -42,6 +43,7 @@ interface StartOptions {
   fromCancelled?: boolean;
   maxCost?: string;
   mode?: string;
+  estimate?: boolean;
   json?: boolean;
   wait?: boolean;
 }
@@ -92,10 +94,20 @@ export function registerBatchCommands(program: Command): void {
     .option('--idempotency-key <key>', 'makes a retried start return the same job')
     .option('--from-job <jobId>', "a new job of another ended job's failed combinations (fromJob)")
     .option('--from-cancelled', 'with --from-job: its cancelled combinations too')
+    .option(
+      '--estimate',
+      'print the pre-flight plan (prompts rendered, tokens, cost direct / provider batch / with the cache) and start nothing',
+    )
     .option('--wait', 'follow the batch until it ends')
     .option('--json', 'print the result as JSON')
     .action(async (o: StartOptions) =>
       withCli(async (ctx) => {
+        if (o.estimate) {
+          const plan = await planBatch(ctx, parseStartRequest(startBody(o)));
+          if (o.json) printJson(plan);
+          else process.stdout.write(formatPlan(plan));
+          return;
+        }
         const result = await submitBatch(ctx, startBody(o), { idempotencyKey: o.idempotencyKey });
         if (o.json) printJson(result);
         else
@@ -279,4 +291,28 @@ export function coverageTable(cells: CoverageCell[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((v, i) => (i < 3 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ') + '\n';
   return line(head) + line(widths.map((w) => '-'.repeat(w))) + rows.map(line).join('');
+}
+
+/** The pre-flight plan as `bulkgen start --estimate` prints it. */
+function formatPlan(plan: BatchPlan): string {
+  const { tokens, costUsd } = plan;
+  return (
+    [
+      `plan: ${plan.totalItems} items, generator ${plan.generator}, model ${plan.model}`,
+      `  tokens     ${tokens.input} input (${tokens.cacheableInput} in cacheable prefixes), ${tokens.output} output (${tokens.outputPerItem} per item, ${tokens.outputSource})`,
+      `  direct                  ${formatUsd(costUsd.direct)}`,
+      `  direct + cache          ${formatUsd(costUsd.directCached)}`,
+      `  provider batch          ${formatUsd(costUsd.providerBatch)}`,
+      `  provider batch + cache  ${formatUsd(costUsd.providerBatchCached)}`,
+      ...plan.templates.map(
+        (t) =>
+          `  template   ${t.templateName}: ${t.items} items, prefix ~${t.prefixTokens} tokens (${t.cacheable ? 'cacheable' : `not cacheable, minimum ${t.minCacheableTokens}`})`,
+      ),
+      ...(plan.renderFailures.count > 0
+        ? [`  would fail ${plan.renderFailures.count} items before any model call: ${plan.renderFailures.examples.join('; ')}`]
+        : []),
+      ...plan.warnings.map((w) => `  warning    ${w}`),
+      ...plan.assumptions.map((a) => `  assumes    ${a}`),
+    ].join('\n') + '\n'
+  );
 }
