@@ -1,6 +1,6 @@
 /** Template rendering, the conversation schema and the generation providers. */
 export { GeneratedConversation, parseConversation } from './conversation';
-export { buildTemplateVariables, MissingPlaceholderError, placeholdersOf, renderTemplate } from './render';
+export { buildTemplateVariables, cacheablePrefix, MissingPlaceholderError, placeholdersOf, renderTemplate } from './render';
 export {
   InvalidOutputError,
   isGenerationError,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { ScriptedResponse } from './stand-in-server';
+import { createStandInPromptCache, type StandInPromptCache } from './stand-in-prompt-cache';
+import { standInConversation, type Responder, type ScriptedResponse } from './stand-in-server';
 
 export { startStandInServer, standInConversation, type RecordedRequest, type StandInServer } from './stand-in-server';
 
@@ -61,4 +62,30 @@ export function anthropicError(status: number, type: string, text: string, heade
     headers: { 'request-id': `req_${randomUUID()}`, ...headers },
     body: { type: 'error', error: { type, message: text }, request_id: `req_${randomUUID()}` },
   };
+}
+
+/**
+ * A responder for the stand-in server's `otherwise` that answers every `POST /v1/messages` with a
+ * `record_conversation` tool call whose usage comes from the STAND-IN prompt cache
+ * (`./stand-in-prompt-cache.ts`): the first request with a cached prefix at least the minimum long
+ * writes it, later ones within the TTL read it, `input_tokens` is the uncached rest.
+ *
+ * @example const responder = cachingResponder(); standIn.otherwise(responder); ... responder.cache.entries.size
+ */
+export function cachingResponder(
+  options: { cache?: StandInPromptCache; outputTokens?: number; conversation?: unknown } = {},
+): Responder & { cache: StandInPromptCache } {
+  const cache = options.cache ?? createStandInPromptCache();
+  const responder: Responder = (req) => {
+    if (req.method !== 'POST' || !req.path.startsWith('/v1/messages')) {
+      return anthropicError(404, 'not_found_error', `stand-in: no route ${req.method} ${req.path}`);
+    }
+    const params = (req.body ?? {}) as { model?: string };
+    const usage = cache.anthropic(params);
+    const reply = toolUseMessage(options.conversation ?? standInConversation(4), { ...(params.model ? { model: params.model } : {}) });
+    const body = reply.body as { usage: Record<string, number> };
+    body.usage = { ...usage, output_tokens: options.outputTokens ?? 1200 };
+    return reply;
+  };
+  return Object.assign(responder, { cache });
 }

@@ -6,6 +6,7 @@ import { createPriceTable } from '../../../src/generation/pricing';
 import { conversationJsonSchema } from '../../../src/generation/structured-output';
 import {
   anthropicError,
+  cachingResponder,
   startStandInServer,
   standInConversation,
   textMessage,
@@ -13,6 +14,7 @@ import {
   type StandInServer,
 } from '../../helpers/stand-in-anthropic';
 import { generationRequest, rejection } from './fixtures';
+import { LONG_HEAD } from './batch-fixtures';
 import type { ScriptedResponse } from '../../helpers/stand-in-server';
 
 /** `response` (a scripted message) with its usage replaced. */
@@ -101,6 +103,31 @@ describe('anthropic provider against a stand-in Anthropic server (local HTTP, wi
       system: [{ type: 'text', text: ANTHROPIC_INSTRUCTIONS, cache_control: { type: 'ephemeral', ttl: '5m' } }],
       messages: [{ role: 'user', content: [{ type: 'text', text: PROMPT }] }],
     });
+  });
+
+  it('against the caching stand-in: the first request with a long template head writes the cache, the next reads it; a short head caches nothing', async () => {
+    const responder = cachingResponder();
+    standIn.otherwise(responder);
+    const g = createAnthropicGenerator({
+      baseURL: standIn.url,
+      apiKey: 'k',
+      model: 'claude-sonnet-4-5',
+      maxTokens: 2048,
+      prices: createPriceTable({}, () => {}),
+    });
+    const req = (tail: string, cachePrefix = LONG_HEAD) => ({ ...request(), prompt: cachePrefix + tail, cachePrefix });
+    const first = await g.generate(req('the first fund.'));
+    const second = await g.generate(req('a second, longer fund description.'));
+    expect(first.cacheCreationInputTokens).toBeGreaterThan(1024);
+    expect(first.cacheReadInputTokens).toBe(0);
+    expect(second).toMatchObject({ cacheCreationInputTokens: 0, cacheReadInputTokens: first.cacheCreationInputTokens });
+    // Only the per-item tail is uncached input; reads cost 0.1x, so the second is far cheaper.
+    expect(second.inputTokens).toBeLessThan(20);
+    expect(second.costUsd).toBeLessThan(first.costUsd);
+    expect(responder.cache.entries.size).toBe(1);
+
+    const short = await g.generate(req('savings.', 'Write about '));
+    expect(short).toMatchObject({ cacheCreationInputTokens: 0, cacheReadInputTokens: 0 });
   });
 
   it('cache usage is read and priced: writes at 1.25x (5m) or 2x (1h) input, reads at 0.1x', async () => {
