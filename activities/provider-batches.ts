@@ -329,7 +329,7 @@ export function createProviderBatchActivities(deps: ProviderBatchDeps): Provider
     line: BatchResultLine,
   ): Promise<{ kind: 'done' } | { kind: 'requeue' } | { kind: 'fail'; message: string }> {
     if (line.type === 'errored') {
-      return line.permanent ? { kind: 'fail', message: `${provider.name} batch: ${line.errorType}: ${line.message}` } : { kind: 'requeue' };
+      return line.permanent ? { kind: 'fail', message: line.message } : { kind: 'requeue' };
     }
     if (line.type !== 'succeeded') return { kind: 'requeue' }; // expired, canceled
     if (!line.check.ok) {
@@ -379,7 +379,28 @@ export function createProviderBatchActivities(deps: ProviderBatchDeps): Provider
     return { cancelled: chunks.length };
   }
 
-  return { submitChunk, pollChunks, cancelChunks };
+  return {
+    submitChunk: (input) => withHeartbeats(() => submitChunk(input)),
+    pollChunks: (jobId) => withHeartbeats(() => pollChunks(jobId)),
+    cancelChunks: (jobId) => withHeartbeats(() => cancelChunks(jobId)),
+  };
+}
+
+/** How often an activity heartbeats while it waits on a call (an upload, a results download): under its 15 s timeout. */
+const HEARTBEAT_EVERY_MS = 3000;
+
+/**
+ * Runs an activity with a heartbeat every few seconds besides its own, so a long provider call keeps it alive and a
+ * worker that died is noticed within the heartbeat timeout (the activity then runs again elsewhere, resuming by chunk).
+ */
+async function withHeartbeats<T>(run: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+  try {
+    return await run();
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** A provider call: its errors as Temporal retries them (the activity is retried until the provider answers). */

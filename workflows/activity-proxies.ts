@@ -23,10 +23,11 @@ export function itemActivities(maxItemAttempts: number): ItemActivities {
 
 /**
  * Provider-batch activities: submitting renders a chunk and uploads it, polling may ingest a few thousand
- * results; both heartbeat, and both are retried until they succeed (a provider's or database's outage waits).
+ * results; all heartbeat every few seconds (a killed worker's activity runs again elsewhere within 15 s), and all
+ * are retried until they succeed (a provider's or database's outage waits).
  */
 export const { submitChunk, pollChunks, cancelChunks } = proxyActivities<ProviderBatchActivities>({
   startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
