@@ -151,8 +151,9 @@ const EnvSchema = z.object({
       .max(1, 'expected a temperature from 0 to 1')
       .optional(),
   ),
-  // The prompt cache on Anthropic requests (sync and batch): the fixed instructions and the template's static
-  // head go in a system block with cache_control { type: 'ephemeral', ttl }; 'off' sends the prompt as it was.
+  // The prompt cache on Anthropic requests (sync and batch): the template's static head is sent as the first
+  // user text block with cache_control { type: 'ephemeral', ttl } (src/generation/anthropic.ts); 'off' sends the
+  // prompt as one string, as before.
   ANTHROPIC_CACHE_TTL: z.preprocess(
     emptyToUndefined,
     z.enum(ANTHROPIC_CACHE_TTLS, { error: "expected '5m', '1h' or 'off'" }).default(DEFAULTS.anthropicCacheTtl),

@@ -45,10 +45,6 @@ export const ANTHROPIC_SDK_ERRORS: SdkErrors<APIError> = {
   apiMessage: (error) => error.apiMessage,
 };
 
-/** The system text of every cached request: fixed, so it is the same for every item of every template. */
-export const ANTHROPIC_INSTRUCTIONS =
-  'You write training conversations. Record the complete conversation you are asked for with the record_conversation tool.';
-
 /** The request settings both the synchronous provider and the Message Batches client take. */
 export interface AnthropicRequestOptions {
   model: string;
@@ -71,18 +67,16 @@ export function conversationTool(): Anthropic.Tool {
 
 /**
  * The Messages API params of one prompt, for `POST /v1/messages` and for a Message Batches line
- * (`params`): the conversation tool forced, `max_tokens`, the temperature when set. The layout
- * with the prompt cache on (`cacheTtl` '5m' or '1h'):
- * - `tools`: the conversation tool (fixed);
- * - `system`: one text block, {@link ANTHROPIC_INSTRUCTIONS} (fixed);
- * - `messages`: one user message whose content is the prompt in two text blocks, `cachePrefix`
- *   (the template's static head, see `cacheablePrefix` in render.ts) with the breakpoint
- *   `cache_control: { type: 'ephemeral', ttl }`, then the rest of the prompt. Without a prefix the
- *   breakpoint is on the system block and the prompt is one block.
- * So the cached prefix (tools, system, the head block) is byte-identical for every item of a
- * template, and the prompt still reaches the model whole, in the user turn, as without caching.
- * With `cacheTtl` 'off' the params are what they were before caching: no system, the prompt as
- * the user message's string content.
+ * (`params`): the conversation tool forced, `max_tokens`, the temperature when set, and the prompt
+ * as the one user message. With the prompt cache on (`cacheTtl` '5m' or '1h') and a `cachePrefix`
+ * (the template's static head, see `cacheablePrefix` in render.ts), that message's content is
+ * two text blocks: the head, carrying the breakpoint `cache_control: { type: 'ephemeral', ttl }`,
+ * then the rest of the prompt. The cached prefix is so `tools` (fixed) + the head block: the same
+ * bytes for every item of a template (Anthropic caches in the order tools, system, messages).
+ * No system block is added: the model reads exactly the prompt it read without caching, only
+ * split in two blocks, so outputs do not shift. Without a head (or with `cacheTtl` 'off') the
+ * request is what it was before caching, the prompt as a string: tools alone (about 350 tokens)
+ * are below every model's cache minimum, so a breakpoint there could never be used.
  */
 export function anthropicRequestBuilder(
   options: AnthropicRequestOptions,
@@ -97,25 +91,18 @@ export function anthropicRequestBuilder(
     // Not in this SDK's types (its API version has no sampling parameters); see `temperature`.
     ...(temperature === undefined ? {} : ({ temperature } as object)),
   } satisfies Omit<Anthropic.MessageCreateParamsNonStreaming, 'messages'>;
-  if (cacheTtl === 'off') {
-    return ({ prompt }) => ({ ...base, messages: [{ role: 'user', content: prompt }] });
-  }
-  const breakpoint: Anthropic.CacheControlEphemeral = { type: 'ephemeral', ttl: cacheTtl };
+  const breakpoint: Anthropic.CacheControlEphemeral | undefined = cacheTtl === 'off' ? undefined : { type: 'ephemeral', ttl: cacheTtl };
   return ({ prompt, cachePrefix }) => {
-    const prefix = splitsPrompt(prompt, cachePrefix) ? cachePrefix : '';
+    if (!breakpoint || !splitsPrompt(prompt, cachePrefix)) return { ...base, messages: [{ role: 'user', content: prompt }] };
     return {
       ...base,
-      system: [{ type: 'text', text: ANTHROPIC_INSTRUCTIONS, ...(prefix === '' ? { cache_control: breakpoint } : {}) }],
       messages: [
         {
           role: 'user',
-          content:
-            prefix === ''
-              ? [{ type: 'text', text: prompt }]
-              : [
-                  { type: 'text', text: prefix, cache_control: breakpoint },
-                  { type: 'text', text: prompt.slice(prefix.length) },
-                ],
+          content: [
+            { type: 'text', text: cachePrefix, cache_control: breakpoint },
+            { type: 'text', text: prompt.slice(cachePrefix.length) },
+          ],
         },
       ],
     };
@@ -129,7 +116,7 @@ function splitsPrompt(prompt: string, prefix: string): boolean {
 
 /** Whether a template's cached prefix is long enough for the model to cache it. */
 export interface CacheEstimate {
-  /** The cached prefix (tools, system, the template's head) by {@link estimateTokens}. */
+  /** The cached prefix (the tool, the template's head) by {@link estimateTokens}. */
   estimatedTokens: number;
   /** {@link minCacheableTokens} of the model. */
   minTokens: number;
@@ -143,7 +130,7 @@ export interface CacheEstimate {
  * requests carry the breakpoint anyway (a short prefix is not an error, only not cached).
  */
 export function anthropicCacheEstimate(model: string, cachePrefix: string): CacheEstimate {
-  const estimatedTokens = estimateTokens(JSON.stringify(conversationTool()) + ANTHROPIC_INSTRUCTIONS + cachePrefix);
+  const estimatedTokens = estimateTokens(JSON.stringify(conversationTool()) + cachePrefix);
   const minTokens = minCacheableTokens(model);
   return { estimatedTokens, minTokens, cacheable: estimatedTokens >= minTokens };
 }

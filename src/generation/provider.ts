@@ -14,8 +14,8 @@ export interface GenerationRequest {
   tier: Tier;
   /**
    * The static head of `prompt` shared by every item of its template (`cacheablePrefix` in
-   * `render.ts`); `prompt.startsWith(cachePrefix)`. The Anthropic provider puts it in the cached
-   * system block; absent or '' means no template text is cached (the fixed instructions still are).
+   * `render.ts`); `prompt.startsWith(cachePrefix)`. The Anthropic provider sends it as the first
+   * user text block, with the cache breakpoint; absent or '' means nothing is cached.
    */
   cachePrefix?: string;
   /** 1 for the first try, counting up on each retry. */

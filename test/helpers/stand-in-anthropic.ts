@@ -89,3 +89,15 @@ export function cachingResponder(
   };
   return Object.assign(responder, { cache });
 }
+
+/**
+ * The whole prompt of a Messages API request body: its first message's content, a string or (with
+ * the prompt cache's breakpoint after the template head) text blocks joined. For stand-ins that
+ * answer by what the prompt says.
+ */
+export function promptOf(body: unknown): string {
+  const content = (body as { messages?: Array<{ content?: unknown }> } | undefined)?.messages?.[0]?.content;
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((block) => ((block as { text?: unknown }).text as string | undefined) ?? '').join('');
+}

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentGenerationError } from '../../../src/generation';
-import { ANTHROPIC_INSTRUCTIONS, anthropicRequestBuilder } from '../../../src/generation/anthropic';
+import { anthropicRequestBuilder } from '../../../src/generation/anthropic';
 import { ANTHROPIC_BATCH_LIMITS, createAnthropicBatchProvider } from '../../../src/generation/batch/anthropic-batch';
 import { createPriceTable } from '../../../src/generation/pricing';
 import {
@@ -106,7 +106,7 @@ describe('anthropic batch client against a stand-in Message Batches server (loca
   });
 
   it('a batch over the provider size answers 413: a permanent error naming the bytes sent; over the client limits nothing is sent', async () => {
-    const { standIn, provider } = await start({ maxBytes: 5000 });
+    const { standIn, provider } = await start({ maxBytes: 3000 });
     const lines = ['a', 'b', 'c'].map((id) => provider.buildLine(itemInput(id)));
     const err = await rejection(provider.create(lines, 'chunk-big'));
     expect(err).toBeInstanceOf(PermanentGenerationError);
@@ -121,12 +121,12 @@ describe('anthropic batch client against a stand-in Message Batches server (loca
       apiKey: 'k',
       model: MODEL,
       maxTokens: MAX_TOKENS,
-      limits: { maxBytes: 5000 },
+      limits: { maxBytes: 3000 },
     });
-    expect(small.limits).toEqual({ maxRequests: ANTHROPIC_BATCH_LIMITS.maxRequests, maxBytes: 5000 });
+    expect(small.limits).toEqual({ maxRequests: ANTHROPIC_BATCH_LIMITS.maxRequests, maxBytes: 3000 });
     const refused = await rejection(small.create(lines, 'chunk-big'));
     expect(refused).toBeInstanceOf(PermanentGenerationError);
-    expect(refused.message).toMatch(/^anthropic batch: \d+ bytes of 3 requests exceed the provider's limit of 5000 bytes per batch/);
+    expect(refused.message).toMatch(/^anthropic batch: \d+ bytes of 3 requests exceed the provider's limit of 3000 bytes per batch/);
     const tooMany = createAnthropicBatchProvider({
       baseURL: standIn.url,
       apiKey: 'k',
@@ -160,7 +160,7 @@ describe('anthropic batch client against a stand-in Message Batches server (loca
       'chunk-4',
     );
     const sent = (standIn.creates[0]!.body as { requests: Array<{ params: { system: unknown; messages: unknown } }> }).requests[0]!.params;
-    expect(sent.system).toEqual([{ type: 'text', text: ANTHROPIC_INSTRUCTIONS }]);
+    expect(sent.system).toBeUndefined();
     expect(sent.messages).toEqual([
       {
         role: 'user',
@@ -212,7 +212,7 @@ describe('anthropic batch client against a stand-in Message Batches server (loca
     }
     const off = createAnthropicBatchProvider({ baseURL: standIn.url, apiKey: 'k', model: MODEL, maxTokens: MAX_TOKENS, cacheTtl: 'off' });
     const line = off.buildLine(itemInput('x', LONG_HEAD));
-    expect(line.body).not.toHaveProperty('system');
+    expect((line.body as { messages: unknown }).messages).toEqual([{ role: 'user', content: `${LONG_HEAD}the emergency fund of x.` }]);
     expect(JSON.stringify(line.body)).not.toContain('cache_control');
   });
 

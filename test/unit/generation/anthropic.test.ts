@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidOutputError, isAbortError, PermanentGenerationError, TransientGenerationError } from '../../../src/generation';
-import { ANTHROPIC_INSTRUCTIONS, createAnthropicGenerator } from '../../../src/generation/anthropic';
+import { createAnthropicGenerator } from '../../../src/generation/anthropic';
 import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/failed-attempt';
 import { createPriceTable } from '../../../src/generation/pricing';
 import { conversationJsonSchema } from '../../../src/generation/structured-output';
 import {
   anthropicError,
   cachingResponder,
+  promptOf,
   startStandInServer,
   standInConversation,
   textMessage,
@@ -78,31 +79,30 @@ describe('anthropic provider against a stand-in Anthropic server (local HTTP, wi
     });
   });
 
-  it('with the cache on: fixed system block, the prompt in the user turn split after the template head, which carries the breakpoint', async () => {
-    standIn.enqueue(toolUseMessage(standInConversation(2)), toolUseMessage(standInConversation(2)));
+  it('with the cache on: the prompt in the user turn split after the template head, which carries the breakpoint; no head: as before', async () => {
+    standIn.enqueue(toolUseMessage(standInConversation(2)), toolUseMessage(standInConversation(2)), toolUseMessage(standInConversation(2)));
     const head = 'Write a conversation between ';
     await generator({ cacheTtl: '1h' }).generate({ ...request(), cachePrefix: head });
     await generator().generate(request());
+    await generator().generate({ ...request(), cachePrefix: PROMPT });
 
-    const [withHead, withoutHead] = standIn.requests.map((r) => r.body as Record<string, unknown>);
-    expect(withHead).toMatchObject({
-      system: [{ type: 'text', text: ANTHROPIC_INSTRUCTIONS }],
-      messages: [
-        {
-          role: 'user',
-          content: [
-            { type: 'text', text: head, cache_control: { type: 'ephemeral', ttl: '1h' } },
-            { type: 'text', text: PROMPT.slice(head.length) },
-          ],
-        },
-      ],
-    });
-    expect((withHead!.system as object[])[0]).not.toHaveProperty('cache_control');
-    // No head: the breakpoint is on the fixed system block, the prompt one block.
-    expect(withoutHead).toMatchObject({
-      system: [{ type: 'text', text: ANTHROPIC_INSTRUCTIONS, cache_control: { type: 'ephemeral', ttl: '5m' } }],
-      messages: [{ role: 'user', content: [{ type: 'text', text: PROMPT }] }],
-    });
+    const [withHead, withoutHead, wholePrompt] = standIn.requests.map((r) => r.body as Record<string, unknown>);
+    expect(withHead).not.toHaveProperty('system');
+    expect(withHead!.messages).toEqual([
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: head, cache_control: { type: 'ephemeral', ttl: '1h' } },
+          { type: 'text', text: PROMPT.slice(head.length) },
+        ],
+      },
+    ]);
+    expect(promptOf(withHead)).toBe(PROMPT);
+    // No head, or one that would leave nothing after it: the request as it was before caching.
+    for (const body of [withoutHead, wholePrompt]) {
+      expect(body!.messages).toEqual([{ role: 'user', content: PROMPT }]);
+      expect(JSON.stringify(body)).not.toContain('cache_control');
+    }
   });
 
   it('against the caching stand-in: the first request with a long template head writes the cache, the next reads it; a short head caches nothing', async () => {
