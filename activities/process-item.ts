@@ -7,7 +7,7 @@ import { recordFailedGeneration } from '../src/db/failed-generations';
 import { failItem } from '../src/db/items';
 import type { ScaffoldingCache } from '../src/db/scaffolding';
 import type { BatchItemRow } from '../src/domain/rows';
-import { isAbortError, type ConversationGenerator } from '../src/generation';
+import { cacheablePrefix, isAbortError, type ConversationGenerator } from '../src/generation';
 import type { RateLimiter } from '../src/rate-limit/limiter';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
 import type { ProcessItemResult } from '../workflows/contract';
@@ -104,6 +104,7 @@ async function runItemChain(
       result = await deps.generator.generate({
         itemId: item.id,
         prompt,
+        cachePrefix: cacheablePrefix(template.template_text, prompt),
         persona,
         arc,
         topic,
@@ -128,6 +129,8 @@ async function runItemChain(
         is_synthetic: result.isSynthetic,
         input_tokens: result.inputTokens,
         output_tokens: result.outputTokens,
+        cache_creation_input_tokens: result.cacheCreationInputTokens,
+        cache_read_input_tokens: result.cacheReadInputTokens,
         cost_usd: result.costUsd,
         template_version: template.version,
         prompt_sha256: createHash('sha256').update(prompt).digest('hex'),

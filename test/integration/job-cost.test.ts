@@ -100,7 +100,14 @@ describe('cost per job', () => {
     expect(body.costUsd).toBeCloseTo(storedCost, 6);
     expect(body.costUsd).toBeCloseTo(priced, 6);
     expect(body.costUsd).toBeCloseTo((inputTokens * price.input + outputTokens * price.output) / 1_000_000, 5);
-    expect(await getJobCost(h.db, submitted.jobId)).toEqual({ conversations: ITEMS, inputTokens, outputTokens, costUsd: body.costUsd });
+    expect(await getJobCost(h.db, submitted.jobId)).toEqual({
+      conversations: ITEMS,
+      inputTokens,
+      outputTokens,
+      costUsd: body.costUsd,
+      cacheCreationInputTokens: 0,
+      cacheReadInputTokens: 0,
+    });
 
     // bulkgen status shows the same, as a line and in --json.
     const cli = (...args: string[]) =>
@@ -114,7 +121,15 @@ describe('cost per job', () => {
     expect(line!.slice(2).map(Number)).toEqual([ITEMS, inputTokens, outputTokens]);
     expect(Number(line![1])).toBeCloseTo(body.costUsd, 6);
     const json = JSON.parse((await cli('status', submitted.jobId, '--json')).stdout) as { cost: unknown };
-    expect(json.cost).toEqual({ conversations: ITEMS, inputTokens, outputTokens, costUsd: body.costUsd });
+    expect(json.cost).toEqual({
+      conversations: ITEMS,
+      inputTokens,
+      outputTokens,
+      costUsd: body.costUsd,
+      cacheCreationInputTokens: 0,
+      cacheReadInputTokens: 0,
+      cacheReadRatio: null,
+    });
   });
 
   it(`${STAND_IN}: a job without conversations costs 0 (a failed attempt's usage is not a conversation's)`, async () => {

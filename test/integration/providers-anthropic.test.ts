@@ -14,6 +14,7 @@ import {
   textMessage,
   toolUseMessage,
   type StandInServer,
+  promptOf,
 } from '../helpers/stand-in-anthropic';
 
 // The real stack (Postgres, PostgREST, Temporal, the batch workflow and item activity) with the
@@ -74,8 +75,8 @@ describe('anthropic provider end to end', () => {
     expect(body).toMatchObject({ model: MODEL, max_tokens: MAX_TOKENS, tool_choice: { type: 'tool', name: 'record_conversation' } });
     expect(body.messages).toHaveLength(1);
     expect(body.messages[0]!.role).toBe('user');
-    expect(body.messages[0]!.content).toMatch(/^Write a conversation between .+ and an assistant about .+ Return JSON\.$/);
-    expect(body.messages[0]!.content).not.toContain('{{');
+    expect(promptOf(body)).toMatch(/^Write a conversation between .+ and an assistant about .+ Return JSON\.$/);
+    expect(promptOf(body)).not.toContain('{{');
 
     const { data, error } = await h.db.from('conversations').select('*').eq('id', items[0]!.conversation_id!).single();
     expect(error).toBeNull();
@@ -160,7 +161,7 @@ describe('anthropic provider end to end', () => {
       stop_reason: 'end_turn',
       input_tokens: 850,
       output_tokens: 30,
-      prompt: (standIn.requests[0]!.body as { messages: Array<{ content: string }> }).messages[0]!.content,
+      prompt: promptOf(standIn.requests[0]!.body),
     });
     expect(failures[0]!.error_message).toMatch(/^generated conversation is invalid: \(root\): not valid JSON/);
   });

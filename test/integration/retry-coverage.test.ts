@@ -19,6 +19,7 @@ import {
   toolUseMessage,
   type RecordedRequest,
   type StandInServer,
+  promptOf,
 } from '../helpers/stand-in-anthropic';
 
 // Retry, coverage and fromJob on the real stack, through the REST API. The model is the real
@@ -39,7 +40,7 @@ describe('retry, coverage and fromJob', () => {
   let delayMs = 0;
 
   const topicOf = (req: RecordedRequest): string | undefined => {
-    const content = (req.body as { messages?: Array<{ content: string }> }).messages?.[0]?.content ?? '';
+    const content = promptOf(req.body);
     return /about (.+?), moving/.exec(content)?.[1];
   };
 

@@ -14,6 +14,7 @@ import {
   toolUseMessage,
   type RecordedRequest,
   type StandInServer,
+  promptOf,
 } from '../helpers/stand-in-anthropic';
 
 /** `bulkgen worker` as a real OS process (GENERATOR=anthropic against the stand-in), so it can be killed with SIGKILL. */
@@ -41,7 +42,7 @@ describe('a worker killed with SIGKILL during a retry', () => {
     h = { config, db: testDb(config), client: await testClient(config) };
     standIn = await startStandInServer();
     standIn.otherwise((req: RecordedRequest) => {
-      const content = (req.body as { messages?: Array<{ content: string }> }).messages?.[0]?.content ?? '';
+      const content = promptOf(req.body);
       const topic = /about (.+?), moving/.exec(content)?.[1];
       if (topic !== undefined && failing.has(topic)) return anthropicError(400, 'invalid_request_error', `refused: ${topic}`);
       return { ...toolUseMessage(standInConversation(4)), delayMs: 400 };
