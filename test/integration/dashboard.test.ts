@@ -11,6 +11,7 @@ import { conversationCount, jobRow, submit } from '../helpers/batches';
 import { axeClean, count, enabled, hasText, launchChromium, screenshot, signIn as signInWith } from '../helpers/dashboard';
 import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { observedGenerator } from '../helpers/generators';
+import { createOfflineBatchProvider } from '../../src/generation/batch/offline-batch';
 
 const KEY = 'dashboard-test-key';
 
@@ -30,7 +31,17 @@ describe('dashboard (headless Chromium)', () => {
     config = testConfig({ API_KEYS: KEY });
     db = testDb(config);
     client = await testClient(config);
-    worker = await startTestWorker(config, { db, generator: observedGenerator({ latencyMs: 1200 }).generator });
+    worker = await startTestWorker(config, {
+      db,
+      generator: observedGenerator({ latencyMs: 1200 }).generator,
+      // Provider-batch jobs go to the offline generator's batch mode (batches end after 500 ms).
+      providerBatch: {
+        provider: createOfflineBatchProvider({ latencyMs: 500, failureRate: 0 }),
+        chunkSize: 2,
+        fallbackAfterMs: 3_600_000,
+        settings: { maxChunksOut: 2, pollMinMs: 100, pollMaxMs: 300 },
+      },
+    });
     seed = await seedIds(db);
     app = await buildApp({ config, db, temporal: client });
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -114,6 +125,34 @@ describe('dashboard (headless Chromium)', () => {
     await page.goto(`${base}/ui/scaffolding`);
     await axe(page, 'scaffolding');
     await shot(page, 'scaffolding');
+    await context.close();
+  });
+
+  it("execution mode 'provider batch API', chosen in the form: the job runs through provider batches and its page says so", async () => {
+    const { context, page } = await signIn();
+    await page.goto(`${base}/ui/batches/new`);
+    const name = `dashboard provider batch ${Date.now()}`;
+    await page.getByLabel('Name').fill(name);
+    const n = names();
+    await page.getByRole('link', { name: 'core' }).click();
+    await pick(page, 'Personas', [n.persona]);
+    await pick(page, 'Emotional arcs', [n.arc]);
+    await pick(page, 'Topics', n.topics);
+    await page.getByLabel('Execution mode').selectOption('provider-batch');
+    await enabled(page.locator('#generate'), true);
+    await page.locator('#generate').click();
+    await page.waitForURL(/\/ui\/batches\/[0-9a-f-]{36}$/);
+    const jobId = jobIdOf(page);
+    started.push(jobId);
+    await hasText(page.locator('#live .status'), /completed/, 60_000);
+    await page.reload();
+    await hasText(page.locator('#live'), 'provider batch API');
+    await hasText(page.locator('#live'), /Provider batches\s*0 out of 1, 0 requests pending; 2 succeeded/);
+    expect(await jobRow(db, jobId)).toMatchObject({ status: 'completed', execution_mode: 'provider-batch', successful_items: 2 });
+    const chunks = (await db.from('provider_batches').select('status').eq('batch_job_id', jobId)).data!;
+    expect(chunks.map((c) => c.status)).toEqual(['ingested']);
+    await axe(page, 'batch (provider batch)');
+    await shot(page, 'batch-provider-batch');
     await context.close();
   });
 

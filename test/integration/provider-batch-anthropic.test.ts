@@ -233,6 +233,25 @@ describe('provider-batch mode through the batch API stand-ins', () => {
     // The first chunk, then items 2-4 together; item 4 again only while before the deadline.
     expect(creates() - createsBefore).toBeGreaterThanOrEqual(2);
     expect(await jobRow(h.db, jobId)).toMatchObject({ status: 'completed', successful_items: 11, failed_items: 1 });
+
+    // The seed templates' static heads are far under the model's cache minimum: the plan says so (the provider would not).
+    const plan = await app.inject({
+      method: 'POST',
+      url: '/v1/batches/estimate',
+      headers: { authorization: `Bearer ${KEY}` },
+      payload: { name: 'plan', parameterSets: sets(12), executionMode: 'provider-batch' },
+    });
+    expect(plan.statusCode, plan.body).toBe(200);
+    const { templates, warnings, costUsd } = plan.json().plan as {
+      templates: Array<{ cacheable: boolean; prefixTokens: number; minCacheableTokens: number }>;
+      warnings: string[];
+      costUsd: { providerBatch: number; providerBatchCached: number };
+    };
+    expect(templates.length).toBeGreaterThan(0);
+    expect(templates.every((t) => !t.cacheable && t.prefixTokens < t.minCacheableTokens && t.minCacheableTokens === 1024)).toBe(true);
+    expect(warnings).toHaveLength(templates.length);
+    expect(warnings[0]).toMatch(/cacheable prefix is about \d+ tokens, under claude-sonnet-4-5's minimum of 1024: the provider will cache nothing/);
+    expect(costUsd.providerBatchCached).toBe(costUsd.providerBatch);
   });
 
   it('a worker killed (SIGKILL) while chunks are out: a new worker polls the same provider batches, never a second create', async () => {
