@@ -38,6 +38,10 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
     'prompt_sha256',
     'batch_item_id',
     'created_at',
+    // 20261202180001_provider_batches
+    'cache_creation_input_tokens',
+    'cache_read_input_tokens',
+    'execution_mode',
   ],
   batch_jobs: [
     'id',
@@ -55,6 +59,7 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
     'concurrent_processing',
     'error_handling',
     'tolerated_failure_percent',
+    'execution_mode',
     'idempotency_key',
     'workflow_id',
     'error_message',
@@ -82,6 +87,26 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
     'completed_at',
     'created_at',
     'updated_at',
+    'provider_submissions',
+    'provider_first_submitted_at',
+    'provider_chunk_id',
+  ],
+  // 20261202180001_provider_batches: one row per chunk of a provider-batch job.
+  provider_batches: [
+    'id',
+    'batch_job_id',
+    'chunk_key',
+    'provider',
+    'provider_batch_id',
+    'status',
+    'provider_status',
+    'request_counts',
+    'item_ids',
+    'request_meta',
+    'error_message',
+    'created_at',
+    'submitted_at',
+    'ended_at',
   ],
   batch_checkpoints: ['id', 'job_id', 'run_id', 'cursor_position', 'counters', 'reason', 'created_at', 'updated_at'],
   failed_generations: [
@@ -130,7 +155,15 @@ export const REQUIRED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
     'previous_progress',
   ],
   // A view (20261126000007_job_costs): cost and usage per job.
-  batch_job_costs: ['job_id', 'conversations', 'input_tokens', 'output_tokens', 'cost_usd'],
+  batch_job_costs: [
+    'job_id',
+    'conversations',
+    'input_tokens',
+    'output_tokens',
+    'cost_usd',
+    'cache_creation_input_tokens',
+    'cache_read_input_tokens',
+  ],
   // 20261126000009_rate_limit: the global provider rate limit (GENERATOR_MAX_REQUESTS_PER_SECOND).
   rate_limits: ['key', 'next_at', 'interval_ms', 'updated_at'],
   // 20261126000008_worker_metrics: each worker process's item metrics, summed by GET /metrics.
@@ -163,4 +196,7 @@ export const REQUIRED_FUNCTIONS = [
   'batch_coverage',
   'job_parameter_sets',
   'import_scaffolding',
+  'claim_provider_chunk',
+  'mark_provider_chunk_submitted',
+  'requeue_provider_items',
 ] as const;
