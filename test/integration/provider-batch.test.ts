@@ -139,4 +139,31 @@ describe('provider-batch mode, offline batch API', () => {
     const chunks = (await db.from('provider_batches').select('status').eq('batch_job_id', second.jobId)).data!;
     expect(chunks.map((c) => c.status).sort()).toEqual(['cancelled', 'cancelled']);
   });
+
+  it('a run that continues-as-new with chunks out: the next run polls the same provider batches, no chunk is sent twice', async () => {
+    const small = counted(createOfflineBatchProvider({ latencyMs: 400, failureRate: 0 }));
+    const cfg = testConfig();
+    const w = await startTestWorker(cfg, {
+      db,
+      // A history bound of 40 events: a run ends after a few polls, with chunks still out.
+      providerBatch: { provider: small.provider, chunkSize: 4, fallbackAfterMs: 3_600_000, settings: { ...settings, historyLimit: 40 } },
+    });
+    try {
+      const { jobId, workflowId } = await submit({ ...h, config: cfg }, body(4));
+      const result = await client.workflow.getHandle(workflowId).result();
+      expect(result).toMatchObject({ status: 'completed', successful: 24, failed: 0 });
+      const runs: string[] = [];
+      for await (const wf of client.workflow.list({ query: `WorkflowId="${workflowId}"` })) runs.push(wf.runId);
+      expect(runs.length).toBeGreaterThan(1);
+      expect(small.calls.creates.map((c) => c.length)).toEqual([4, 4, 4, 4, 4, 4]);
+      expect(new Set(small.calls.creates.flat()).size).toBe(24);
+      const items = await itemRows(db, jobId);
+      expect(byStatus(items)).toEqual({ completed: 24 });
+      expect(items.every((i) => i.provider_submissions === 1)).toBe(true);
+      const checkpoints = (await db.from('batch_checkpoints').select('reason').eq('job_id', jobId)).data!;
+      expect(checkpoints.filter((c) => c.reason === 'continue_as_new').length).toBe(runs.length - 1);
+    } finally {
+      await w.stop();
+    }
+  });
 });
