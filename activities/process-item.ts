@@ -7,7 +7,7 @@ import { recordFailedGeneration } from '../src/db/failed-generations';
 import { failItem } from '../src/db/items';
 import type { ScaffoldingCache } from '../src/db/scaffolding';
 import type { BatchItemRow } from '../src/domain/rows';
-import { cacheablePrefix, isAbortError, type ConversationGenerator } from '../src/generation';
+import { isAbortError, type ConversationGenerator } from '../src/generation';
 import type { RateLimiter } from '../src/rate-limit/limiter';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
 import type { ProcessItemResult } from '../workflows/contract';
@@ -86,7 +86,7 @@ async function runItemChain(
 
   let phase: 'generating' | 'waiting for a rate-limit slot' = 'generating';
   try {
-    const { template, persona, arc, topic, prompt } = await renderItem(deps.scaffolding, item, dbCall);
+    const { template, persona, arc, topic, prompt, cachePrefix } = await renderItem(deps.scaffolding, item, dbCall);
     // Heartbeats (which deliver cancellation) only while the slot wait and generation last: a fast item costs the
     // server no extra write. A waiting item must heartbeat, or cancelling its batch would not reach it.
     const heartbeat = setInterval(() => ctx.heartbeat({ phase }), HEARTBEAT_EVERY_MS);
@@ -104,7 +104,7 @@ async function runItemChain(
       result = await deps.generator.generate({
         itemId: item.id,
         prompt,
-        cachePrefix: cacheablePrefix(template.template_text, prompt),
+        cachePrefix,
         persona,
         arc,
         topic,

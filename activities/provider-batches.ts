@@ -10,7 +10,6 @@ import type { BatchItemRow } from '../src/domain/rows';
 import { getJobCost } from '../src/export/job-costs';
 import { isGenerationError } from '../src/generation';
 import type { BatchProvider, BatchRequestLine, BatchResultLine, ProviderBatchStatus } from '../src/generation/batch/provider-batch';
-import { cacheablePrefix } from '../src/generation/render';
 import type { ItemMetricsRecorder } from '../src/metrics/item-metrics';
 import type { PollChunksResult, ProviderBatchActivities, SubmitChunkResult } from '../workflows/contract';
 import { permanentFailureMessage, toRetryable } from './item-failures';
@@ -145,16 +144,8 @@ export function createProviderBatchActivities(deps: ProviderBatchDeps): Provider
         failed++;
         continue;
       }
-      const { template, persona, arc, topic, prompt } = rendered;
-      const line = provider.buildLine({
-        itemId: item.id,
-        prompt,
-        cachePrefix: cacheablePrefix(template.template_text, prompt),
-        persona,
-        arc,
-        topic,
-        tier: item.tier,
-      });
+      const { template, persona, arc, topic, prompt, cachePrefix } = rendered;
+      const line = provider.buildLine({ itemId: item.id, prompt, cachePrefix, persona, arc, topic, tier: item.tier });
       const size = Buffer.byteLength(JSON.stringify(line)) + 1;
       // Over the provider's size limit: the rest leave the chunk (queued again) and go in the next one.
       if (bytes + size > provider.limits.maxBytes && lines.length > 0) break;

@@ -11,7 +11,6 @@ import { anthropicCacheEstimate } from '../generation/anthropic';
 import { configuredModel, priceTableFor } from '../generation/factory';
 import { jsonShapeInstructions, strictConversationJsonSchema } from '../generation/structured-output';
 import { estimateTokens, minCacheableTokens, type PriceTable } from '../generation/pricing';
-import { cacheablePrefix } from '../generation/render';
 import { renderItem } from '../scaffolding/render-item';
 import { parameterSetsFromJob } from './from-job';
 
@@ -99,8 +98,7 @@ export async function planBatch(deps: { db: Db; config: PlanConfig }, req: Start
       if (failures.length < 5 && !failures.includes(err.message)) failures.push(err.message);
       continue;
     }
-    const { template, prompt } = rendered;
-    const prefix = cacheablePrefix(template.template_text, prompt);
+    const { template, prompt, cachePrefix: prefix } = rendered;
     const prefixTokens = prefixTokensOf(config, model, overhead, prefix);
     const restTokens = estimateTokens(prompt.slice(prefix.length));
     inputTokens += prefixTokens + restTokens;

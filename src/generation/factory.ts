@@ -34,24 +34,34 @@ export function createGenerator(config: GeneratorConfig): ConversationGenerator 
     case 'offline':
       return createOfflineGenerator({ latencyMs: config.GENERATOR_LATENCY_MS, failureRate: config.GENERATOR_FAILURE_RATE });
     case 'anthropic':
-      return createAnthropicGenerator({
-        ...(config.ANTHROPIC_API_KEY === undefined ? {} : { apiKey: config.ANTHROPIC_API_KEY }),
-        ...(config.ANTHROPIC_BASE_URL === undefined ? {} : { baseURL: config.ANTHROPIC_BASE_URL }),
-        model: config.ANTHROPIC_MODEL,
-        maxTokens: config.ANTHROPIC_MAX_TOKENS,
-        ...(config.ANTHROPIC_TEMPERATURE === undefined ? {} : { temperature: config.ANTHROPIC_TEMPERATURE }),
-        cacheTtl: config.ANTHROPIC_CACHE_TTL,
-        prices: priceTableFor(config),
-      });
+      return createAnthropicGenerator(anthropicOptions(config));
     case 'openai':
-      return createOpenAIGenerator({
-        ...(config.OPENAI_API_KEY === undefined ? {} : { apiKey: config.OPENAI_API_KEY }),
-        ...(config.OPENAI_BASE_URL === undefined ? {} : { baseURL: config.OPENAI_BASE_URL }),
-        model: config.OPENAI_MODEL,
-        responseFormat: config.OPENAI_RESPONSE_FORMAT,
-        prices: priceTableFor(config),
-      });
+      return createOpenAIGenerator(openAIOptions(config));
   }
+}
+
+/** The `anthropic` provider's settings from `ANTHROPIC_*` (the synchronous provider and its batch API take the same). */
+export function anthropicOptions(config: GeneratorConfig) {
+  return {
+    ...(config.ANTHROPIC_API_KEY === undefined ? {} : { apiKey: config.ANTHROPIC_API_KEY }),
+    ...(config.ANTHROPIC_BASE_URL === undefined ? {} : { baseURL: config.ANTHROPIC_BASE_URL }),
+    model: config.ANTHROPIC_MODEL,
+    maxTokens: config.ANTHROPIC_MAX_TOKENS,
+    ...(config.ANTHROPIC_TEMPERATURE === undefined ? {} : { temperature: config.ANTHROPIC_TEMPERATURE }),
+    cacheTtl: config.ANTHROPIC_CACHE_TTL,
+    prices: priceTableFor(config),
+  };
+}
+
+/** The `openai` provider's settings from `OPENAI_*` (the synchronous provider and its batch API take the same). */
+export function openAIOptions(config: GeneratorConfig) {
+  return {
+    ...(config.OPENAI_API_KEY === undefined ? {} : { apiKey: config.OPENAI_API_KEY }),
+    ...(config.OPENAI_BASE_URL === undefined ? {} : { baseURL: config.OPENAI_BASE_URL }),
+    model: config.OPENAI_MODEL,
+    responseFormat: config.OPENAI_RESPONSE_FORMAT,
+    prices: priceTableFor(config),
+  };
 }
 
 /** The built-in prices with `PRICE_TABLE_JSON` on top. */

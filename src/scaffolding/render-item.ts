@@ -2,7 +2,7 @@ import type { ScaffoldingCache } from '../db/scaffolding';
 import { NIL_UUID } from '../domain/enums';
 import type { BatchItemRow, PromptTemplateRow } from '../domain/rows';
 import { BulkgenError } from '../errors';
-import { buildTemplateVariables, renderTemplate } from '../generation';
+import { buildTemplateVariables, cacheablePrefix, renderTemplate } from '../generation';
 
 /** What rendering an item reads of it: its ids and tier (a batch item row, or a parameter set not yet stored). */
 export type RenderableItem = Pick<BatchItemRow, 'parameters' | 'tier'>;
@@ -21,7 +21,8 @@ export async function renderItem(
   const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }), {
     templateName: template.template_name,
   });
-  return { template, persona, arc, topic, prompt };
+  // The static head every item of the template starts with: where a provider's prompt cache can reuse it.
+  return { template, persona, arc, topic, prompt, cachePrefix: cacheablePrefix(template.template_text, prompt) };
 }
 
 async function resolveScaffolding(cache: ScaffoldingCache, item: RenderableItem) {

@@ -1,5 +1,5 @@
 import type { Config } from '../../config';
-import { priceTableFor, type GeneratorConfig } from '../factory';
+import { anthropicOptions, openAIOptions, type GeneratorConfig } from '../factory';
 import { createAnthropicBatchProvider } from './anthropic-batch';
 import { createOfflineBatchProvider } from './offline-batch';
 import { createOpenAIBatchProvider } from './openai-batch';
@@ -21,22 +21,8 @@ export function createBatchProvider(config: BatchProviderConfig): BatchProvider 
     case 'offline':
       return createOfflineBatchProvider({ latencyMs: config.GENERATOR_BATCH_LATENCY_MS, failureRate: config.GENERATOR_FAILURE_RATE });
     case 'anthropic':
-      return createAnthropicBatchProvider({
-        ...(config.ANTHROPIC_API_KEY === undefined ? {} : { apiKey: config.ANTHROPIC_API_KEY }),
-        ...(config.ANTHROPIC_BASE_URL === undefined ? {} : { baseURL: config.ANTHROPIC_BASE_URL }),
-        model: config.ANTHROPIC_MODEL,
-        maxTokens: config.ANTHROPIC_MAX_TOKENS,
-        ...(config.ANTHROPIC_TEMPERATURE === undefined ? {} : { temperature: config.ANTHROPIC_TEMPERATURE }),
-        cacheTtl: config.ANTHROPIC_CACHE_TTL,
-        prices: priceTableFor(config),
-      });
+      return createAnthropicBatchProvider(anthropicOptions(config));
     case 'openai':
-      return createOpenAIBatchProvider({
-        ...(config.OPENAI_API_KEY === undefined ? {} : { apiKey: config.OPENAI_API_KEY }),
-        ...(config.OPENAI_BASE_URL === undefined ? {} : { baseURL: config.OPENAI_BASE_URL }),
-        model: config.OPENAI_MODEL,
-        responseFormat: config.OPENAI_RESPONSE_FORMAT,
-        prices: priceTableFor(config),
-      });
+      return createOpenAIBatchProvider(openAIOptions(config));
   }
 }
