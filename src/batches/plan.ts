@@ -78,6 +78,7 @@ interface PlannedItem {
 export async function planBatch(deps: { db: Db; config: PlanConfig }, req: StartBatchRequest): Promise<BatchPlan> {
   const { config } = deps;
   const items = await plannedItems(deps.db, req);
+  await checkReferences(deps.db, req, items);
   const model = configuredModel(config);
   const prices = priceTableFor(config);
   const output = await outputAssumption(deps.db, model);
@@ -174,6 +175,47 @@ async function plannedItems(db: Db, req: StartBatchRequest): Promise<PlannedItem
   for (const p of req.personaIds ?? [])
     for (const a of req.emotionalArcIds ?? []) for (const t of req.topicIds ?? []) out.push(item(p, a, t, template, req.tier));
   return out;
+}
+
+/** The tables an item refers to, with the field a start body names them by. */
+const REFERENCES = [
+  { table: 'personas', kind: 'persona', key: 'persona_id', list: 'personaIds', setField: 'personaId' },
+  { table: 'emotional_arcs', kind: 'emotional arc', key: 'emotional_arc_id', list: 'emotionalArcIds', setField: 'emotionalArcId' },
+  { table: 'training_topics', kind: 'topic', key: 'training_topic_id', list: 'topicIds', setField: 'topicId' },
+  { table: 'prompt_templates', kind: 'template', key: 'template_id', list: 'templateId', setField: 'templateId' },
+] as const;
+
+/**
+ * Refuses a body that names an unknown or retired persona, arc, topic or template, as submission does (422
+ * UNKNOWN_REFERENCE naming the field): the plan of a batch that cannot start would be a plan of nothing.
+ */
+async function checkReferences(db: Db, req: StartBatchRequest, items: PlannedItem[]): Promise<void> {
+  for (const ref of REFERENCES) {
+    const ids = [...new Set(items.map((i) => i.parameters[ref.key]).filter((id): id is string => typeof id === 'string'))];
+    const active = new Map<string, boolean>();
+    for (let i = 0; i < ids.length; i += 100) {
+      const rows = unwrap(
+        'scaffolding',
+        await db
+          .from(ref.table)
+          .select('id, is_active')
+          .in('id', ids.slice(i, i + 100)),
+      ) as Array<{
+        id: string;
+        is_active: boolean;
+      }>;
+      for (const row of rows) active.set(row.id, row.is_active);
+    }
+    const index = items.findIndex((item) => {
+      const id = item.parameters[ref.key];
+      return typeof id === 'string' && active.get(id) !== true;
+    });
+    if (index === -1) continue;
+    const id = items[index]!.parameters[ref.key] as string;
+    const field = req.parameterSets ? `parameterSets[${index}].${ref.setField}` : req.fromJob ? 'fromJob.jobId' : ref.list;
+    const detail = active.has(id) ? `${ref.kind} id ${id} is retired (is_active = false)` : `unknown ${ref.kind} id ${id}`;
+    throw new BulkgenError('UNKNOWN_REFERENCE', { field, detail }, { field });
+  }
 }
 
 /** The average output tokens of the model's most recent real conversations, else {@link DEFAULT_OUTPUT_TOKENS}. */
