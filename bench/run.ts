@@ -2,12 +2,13 @@
  * `npm run bench`: measures bulkgen on the local stack and writes
  * bench/results/latest.json and latest.md. Every comparison is a ratio of
  * two figures measured in this same run. Options:
- *   --only utilization,overhead,control,scale,api,coverage   run some parts
+ *   --only utilization,overhead,control,scale,api,coverage,highconc   run some parts
  *   --items N        items of the utilization/overhead batches (default 2000)
  *   --scale-items N  items of the scale batch (default 20000)
  *   --trials N       pause/cancel trials (default 20)
  *   --repeat N       durable/plain pairs of utilization and overhead (default 1): medians, every pair listed
  *   --coverage-items N  items of the coverage job (default 100000)
+ *   --highconc-items N, --highconc-concurrency N, --highconc-latency MS   the highconc batch (default 4000, 200, 2000)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,11 +27,12 @@ import { dataDirPath } from '../src/dev/paths';
 import { startStack, type Stack } from '../src/dev/stack';
 import { PROJECT_ROOT } from '../src/project-root';
 import { WORKER_NODE_FLAGS } from '../src/temporal/worker-flags';
+import { cpuSnapshot, cpuUsed } from './cpu';
 import { buildTemplateVariables, createOfflineGenerator, renderTemplate } from '../src/generation';
 import { cancelSignal, pauseSignal, progressQuery } from '../workflows/messages';
 
-type Part = 'utilization' | 'overhead' | 'control' | 'scale' | 'api' | 'coverage';
-const ALL: Part[] = ['utilization', 'overhead', 'control', 'scale', 'api', 'coverage'];
+type Part = 'utilization' | 'overhead' | 'control' | 'scale' | 'api' | 'coverage' | 'highconc';
+const ALL: Part[] = ['utilization', 'overhead', 'control', 'scale', 'api', 'coverage', 'highconc'];
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -44,6 +46,9 @@ const TRIALS = Number(arg('trials', '20'));
 const REPEAT = Math.max(1, Number(arg('repeat', '1')));
 const CONCURRENCY = 20;
 const COVERAGE_ITEMS = Number(arg('coverage-items', '100000'));
+const HIGHCONC_ITEMS = Number(arg('highconc-items', '4000'));
+const HIGHCONC_CONCURRENCY = Number(arg('highconc-concurrency', '200'));
+const HIGHCONC_LATENCY_MS = Number(arg('highconc-latency', '2000'));
 
 /** BENCH_PORT_OFFSET moves every port of the benchmark's stack (another stack on the machine may hold them). */
 const PORT_OFFSET = Number(process.env.BENCH_PORT_OFFSET ?? 0);
@@ -164,7 +169,7 @@ async function throughput(db: Db, jobId: string): Promise<{ itemsPerSec: number;
 }
 
 /** The durable path: submit through the product, a `bulkgen worker` process runs it. */
-async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: string) {
+async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: string, concurrency = CONCURRENCY) {
   const queue = `bench-${label}-${Date.now()}`;
   const worker = spawnWorker(ctx.env, queue, latencyMs);
   try {
@@ -173,10 +178,12 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
     const runOptions = process.env.BENCH_LANE_TARGET_MS ? { laneTargetMs: Number(process.env.BENCH_LANE_TARGET_MS) } : undefined;
     const s = await submitBatch(
       { db: ctx.db, temporal: ctx.client, config },
-      { name: `bench ${label}`, parameterSets: parameterSets(ctx, items), concurrentProcessing: CONCURRENCY },
+      { name: `bench ${label}`, parameterSets: parameterSets(ctx, items), concurrentProcessing: concurrency },
       { runOptions },
     );
+    const cpuBefore = cpuSnapshot(worker.pid);
     const result = await whileWorkerRuns(worker, ctx.client.workflow.getHandle(s.workflowId).result());
+    const cpu = cpuUsed(cpuBefore, cpuSnapshot(worker.pid));
     if (result.status !== 'completed') throw new Error(`${label}: batch ended ${result.status}`);
     const breakdown = await activityBreakdown(ctx.client, s.workflowId);
     log(
@@ -188,6 +195,7 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
       workflowId: s.workflowId,
       peakRssMb: peakRssMb(worker.pid!),
       breakdown,
+      cpu,
     };
   } finally {
     await stopWorker(worker);
@@ -266,9 +274,9 @@ async function activityBreakdown(client: Client, workflowId: string) {
  * the same offline generator and template rendering, a promise pool of the
  * same size, no Temporal.
  */
-async function plainRun(ctx: Ctx, items: number, latencyMs: number) {
+async function plainRun(ctx: Ctx, items: number, latencyMs: number, concurrency = CONCURRENCY) {
   const created = await ctx.db.rpc('create_batch_job', {
-    p_job: { name: 'bench plain baseline', tier: 'template', concurrent_processing: CONCURRENCY },
+    p_job: { name: 'bench plain baseline', tier: 'template', concurrent_processing: concurrency },
     p_parameter_sets: parameterSets(ctx, items).map((s) => ({
       persona_id: s.personaId,
       emotional_arc_id: s.emotionalArcId,
@@ -319,7 +327,7 @@ async function plainRun(ctx: Ctx, items: number, latencyMs: number) {
   };
   let next = 0;
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
+    Array.from({ length: concurrency }, async () => {
       while (next < queue.length) await runOne(queue[next++]!);
     }),
   );
@@ -358,6 +366,45 @@ async function utilization(ctx: Ctx) {
   record('utilization', median(durable), 'ratio', `durable (Temporal) ${how}${list(durable)}`);
   record('utilization_plain', median(plain), 'ratio', `plain supabase-js promise pool, same writes and wait; ${how}${list(plain)}`);
   record('utilization_vs_plain', median(ratio), 'ratio', `utilization / utilization_plain of the same pair (target >= 0.95)${list(ratio)}`);
+}
+
+/**
+ * `highconc`: many slow items at once (a user's report: 2,000 items at concurrency 200 and 2 s per item
+ * reached 40 of the 100 items/s allowed). Measured as `utilization` is, against the plain pool at the
+ * same concurrency and latency, with the CPU seconds each part of the stack used during the durable run.
+ */
+async function highconc(ctx: Ctx) {
+  const c = HIGHCONC_CONCURRENCY;
+  const l = HIGHCONC_LATENCY_MS;
+  log(`\n== highconc: latency ${l} ms, concurrency ${c}, ${HIGHCONC_ITEMS} items`);
+  const limit = c / (l / 1000);
+  const durable = await durableRun(ctx, HIGHCONC_ITEMS, l, 'highconc', c);
+  const plain = await plainRun(ctx, HIGHCONC_ITEMS, l, c);
+  const how = `items/s from the first item entering 'processing' to the last 'completed' (batch_items timestamps) / limit ${limit} items/s (concurrency ${c} / latency ${l} ms), ${HIGHCONC_ITEMS} items`;
+  record('utilization_highconc', durable.itemsPerSec / limit, 'ratio', `durable (Temporal) ${how}; ${durable.seconds.toFixed(1)} s`);
+  record(
+    'utilization_highconc_plain',
+    plain.itemsPerSec / limit,
+    'ratio',
+    `plain supabase-js promise pool, same writes and wait; ${how}; ${plain.seconds.toFixed(1)} s`,
+  );
+  const perItemMs = (s: number) => (s * 1000) / HIGHCONC_ITEMS;
+  for (const [part, seconds] of Object.entries(durable.cpu)) {
+    const what =
+      part === 'gateway' ? 'the bench process (the gateway runs in it; the bench only waits meanwhile)' : `the ${part} process tree`;
+    record(
+      `highconc_cpu_${part}_s`,
+      seconds,
+      's',
+      `CPU seconds (utime+stime from /proc, reaped children included) of ${what} from the batch submitted to its workflow result; ${perItemMs(seconds).toFixed(2)} ms per item`,
+    );
+  }
+  record(
+    'highconc_load_avg',
+    Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
+    '',
+    '1-minute load average right after the part (the machine is shared)',
+  );
 }
 
 async function overhead(ctx: Ctx) {
@@ -617,6 +664,7 @@ async function main(): Promise<void> {
     if (only.includes('scale')) await scale(ctx);
     if (only.includes('api')) await api(ctx, stackEnv);
     if (only.includes('coverage')) await coverage(ctx);
+    if (only.includes('highconc')) await highconc(ctx);
   } finally {
     await connection.close();
     await stack.stop();
