@@ -2,12 +2,13 @@
  * `npm run bench`: measures bulkgen on the local stack and writes
  * bench/results/latest.json and latest.md. Every comparison is a ratio of
  * two figures measured in this same run. Options:
- *   --only utilization,overhead,control,scale,api,coverage   run some parts
+ *   --only utilization,overhead,control,scale,api,coverage,highconc,pgboss   run some parts
  *   --items N        items of the utilization/overhead batches (default 2000)
  *   --scale-items N  items of the scale batch (default 20000)
  *   --trials N       pause/cancel trials (default 20)
  *   --repeat N       durable/plain pairs of utilization and overhead (default 1): medians, every pair listed
  *   --coverage-items N  items of the coverage job (default 100000)
+ *   --highconc-items N, --highconc-concurrency N, --highconc-latency MS   the highconc batch (default 4000, 200, 2000)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,18 +20,17 @@ import { loadConfig, type Config } from '../src/config';
 import { buildApp } from '../src/api/app';
 import { createDb, type Db } from '../src/db/client';
 import { withPg } from '../src/db/pg';
-import { completeItemWithConversation } from '../src/db/conversations';
-import { claimItem } from '../src/db/items';
-import { ScaffoldingCache } from '../src/db/scaffolding';
 import { dataDirPath } from '../src/dev/paths';
 import { startStack, type Stack } from '../src/dev/stack';
 import { PROJECT_ROOT } from '../src/project-root';
 import { WORKER_NODE_FLAGS } from '../src/temporal/worker-flags';
-import { buildTemplateVariables, createOfflineGenerator, renderTemplate } from '../src/generation';
+import { cpuSnapshot, cpuUsed } from './cpu';
+import { createBareJob, plainItemRunner } from './plain-item';
+import { createPgBossBatch, startPgBoss, type PgBossMode } from './pgboss';
 import { cancelSignal, pauseSignal, progressQuery } from '../workflows/messages';
 
-type Part = 'utilization' | 'overhead' | 'control' | 'scale' | 'api' | 'coverage';
-const ALL: Part[] = ['utilization', 'overhead', 'control', 'scale', 'api', 'coverage'];
+type Part = 'utilization' | 'overhead' | 'control' | 'scale' | 'api' | 'coverage' | 'highconc' | 'pgboss';
+const ALL: Part[] = ['utilization', 'overhead', 'control', 'scale', 'api', 'coverage', 'highconc', 'pgboss'];
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -44,6 +44,9 @@ const TRIALS = Number(arg('trials', '20'));
 const REPEAT = Math.max(1, Number(arg('repeat', '1')));
 const CONCURRENCY = 20;
 const COVERAGE_ITEMS = Number(arg('coverage-items', '100000'));
+const HIGHCONC_ITEMS = Number(arg('highconc-items', '4000'));
+const HIGHCONC_CONCURRENCY = Number(arg('highconc-concurrency', '200'));
+const HIGHCONC_LATENCY_MS = Number(arg('highconc-latency', '2000'));
 
 /** BENCH_PORT_OFFSET moves every port of the benchmark's stack (another stack on the machine may hold them). */
 const PORT_OFFSET = Number(process.env.BENCH_PORT_OFFSET ?? 0);
@@ -164,7 +167,7 @@ async function throughput(db: Db, jobId: string): Promise<{ itemsPerSec: number;
 }
 
 /** The durable path: submit through the product, a `bulkgen worker` process runs it. */
-async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: string) {
+async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: string, concurrency = CONCURRENCY) {
   const queue = `bench-${label}-${Date.now()}`;
   const worker = spawnWorker(ctx.env, queue, latencyMs);
   try {
@@ -173,14 +176,16 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
     const runOptions = process.env.BENCH_LANE_TARGET_MS ? { laneTargetMs: Number(process.env.BENCH_LANE_TARGET_MS) } : undefined;
     const s = await submitBatch(
       { db: ctx.db, temporal: ctx.client, config },
-      { name: `bench ${label}`, parameterSets: parameterSets(ctx, items), concurrentProcessing: CONCURRENCY },
+      { name: `bench ${label}`, parameterSets: parameterSets(ctx, items), concurrentProcessing: concurrency },
       { runOptions },
     );
+    const cpuBefore = cpuSnapshot(worker.pid);
     const result = await whileWorkerRuns(worker, ctx.client.workflow.getHandle(s.workflowId).result());
+    const cpu = cpuUsed(cpuBefore, cpuSnapshot(worker.pid));
     if (result.status !== 'completed') throw new Error(`${label}: batch ended ${result.status}`);
     const breakdown = await activityBreakdown(ctx.client, s.workflowId);
     log(
-      `  ${label}: ${breakdown.lanes} activities for ${breakdown.items} items (${breakdown.distinctItems} distinct, ${breakdown.scheduledTwice} scheduled in more than one lane, i.e. handed back); means: scheduled -> completed ${breakdown.activityMs} ms (of which scheduled -> started ${breakdown.startMs} ms), completed -> the workflow task that reacts completed ${breakdown.turnaroundMs} ms`,
+      `  ${label}: ${breakdown.lanes} activities for ${breakdown.items} items (${breakdown.distinctItems} distinct, ${breakdown.scheduledTwice} scheduled in more than one lane, i.e. handed back); means: scheduled -> completed ${breakdown.activityMs} ms (of which scheduled -> started ${breakdown.startMs} ms, and the lane's own run ${breakdown.laneMs} ms), completed -> the workflow task that reacts completed ${breakdown.turnaroundMs} ms`,
     );
     return {
       ...(await throughput(ctx.db, s.jobId)),
@@ -188,6 +193,7 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
       workflowId: s.workflowId,
       peakRssMb: peakRssMb(worker.pid!),
       breakdown,
+      cpu,
     };
   } finally {
     await stopWorker(worker);
@@ -211,6 +217,7 @@ async function activityBreakdown(client: Client, workflowId: string) {
   let startMs = 0;
   let turnaroundMs = 0;
   let turnarounds = 0;
+  let laneMs = 0;
   const seen = new Set<string>();
   const twice = new Set<string>();
   for await (const wf of client.workflow.list({ query: `WorkflowId="${workflowId}"` })) {
@@ -236,6 +243,8 @@ async function activityBreakdown(client: Client, workflowId: string) {
       const done = e.activityTaskCompletedEventAttributes;
       const s = done ? scheduled.get(Number(done.scheduledEventId)) : undefined;
       if (s) {
+        const result = done!.result?.payloads?.[0]?.data;
+        if (result) laneMs += (JSON.parse(Buffer.from(result).toString()) as { elapsedMs?: number }).elapsedMs ?? 0;
         lanes++;
         items += s.items;
         activityMs += at - s.at;
@@ -256,6 +265,7 @@ async function activityBreakdown(client: Client, workflowId: string) {
     scheduledTwice: twice.size,
     activityMs: mean(activityMs, lanes),
     startMs: mean(startMs, lanes),
+    laneMs: mean(laneMs, lanes),
     turnaroundMs: mean(turnaroundMs, turnarounds),
   };
 }
@@ -266,60 +276,12 @@ async function activityBreakdown(client: Client, workflowId: string) {
  * the same offline generator and template rendering, a promise pool of the
  * same size, no Temporal.
  */
-async function plainRun(ctx: Ctx, items: number, latencyMs: number) {
-  const created = await ctx.db.rpc('create_batch_job', {
-    p_job: { name: 'bench plain baseline', tier: 'template', concurrent_processing: CONCURRENCY },
-    p_parameter_sets: parameterSets(ctx, items).map((s) => ({
-      persona_id: s.personaId,
-      emotional_arc_id: s.emotionalArcId,
-      training_topic_id: s.topicId,
-    })),
-  });
-  if (created.error) throw new Error(created.error.message);
-  const jobId = (created.data as { job_id: string }).job_id;
-  const ids = await ctx.db.from('batch_items').select('id').eq('batch_job_id', jobId).order('position').limit(100_000);
-  const queue = (ids.data ?? []).map((r) => r.id as string);
-  const generator = createOfflineGenerator({ latencyMs, failureRate: 0 });
-  const cache = new ScaffoldingCache(ctx.db);
-  const runOne = async (itemId: string) => {
-    const item = (await claimItem(ctx.db, itemId, new Date().toISOString()))!;
-    const p = item.parameters;
-    const [persona, arc, topic] = await Promise.all([
-      cache.persona(p.persona_id),
-      cache.arc(p.emotional_arc_id),
-      cache.topic(p.training_topic_id),
-    ]);
-    const template = (await cache.selectedTemplate(arc.arc_key, item.tier))!;
-    const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }));
-    const r = await generator.generate({
-      itemId,
-      prompt,
-      persona,
-      arc,
-      topic,
-      tier: item.tier,
-      attempt: 1,
-      signal: new AbortController().signal,
-    });
-    await completeItemWithConversation(ctx.db, itemId, {
-      persona_id: persona.id,
-      emotional_arc_id: arc.id,
-      training_topic_id: topic.id,
-      template_id: template.id,
-      tier: item.tier,
-      conversation: r.conversation,
-      turn_count: r.conversation.turns.length,
-      model: r.model,
-      generator: r.generator,
-      is_synthetic: r.isSynthetic,
-      input_tokens: r.inputTokens,
-      output_tokens: r.outputTokens,
-      cost_usd: r.costUsd,
-    });
-  };
+async function plainRun(ctx: Ctx, items: number, latencyMs: number, concurrency = CONCURRENCY) {
+  const { jobId, itemIds: queue } = await createBareJob(ctx.db, 'bench plain baseline', parameterSets(ctx, items), concurrency);
+  const runOne = plainItemRunner(ctx.db, latencyMs);
   let next = 0;
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
+    Array.from({ length: concurrency }, async () => {
       while (next < queue.length) await runOne(queue[next++]!);
     }),
   );
@@ -358,6 +320,143 @@ async function utilization(ctx: Ctx) {
   record('utilization', median(durable), 'ratio', `durable (Temporal) ${how}${list(durable)}`);
   record('utilization_plain', median(plain), 'ratio', `plain supabase-js promise pool, same writes and wait; ${how}${list(plain)}`);
   record('utilization_vs_plain', median(ratio), 'ratio', `utilization / utilization_plain of the same pair (target >= 0.95)${list(ratio)}`);
+}
+
+/** Mean ms from claim to completion of a job's completed items (what an item costs inside its slot). */
+async function meanItemMs(ctx: Ctx, jobId: string): Promise<number> {
+  return withPg(ctx.env.DATABASE_URL!, async (pgc) => {
+    const r = await pgc.query<{ ms: number }>(
+      `select (avg(extract(epoch from completed_at - started_at)) * 1000)::float8 as ms from batch_items where batch_job_id = $1 and status = 'completed'`,
+      [jobId],
+    );
+    return r.rows[0]!.ms;
+  });
+}
+
+/**
+ * `highconc`: many slow items at once (a user's report: 2,000 items at concurrency 200 and 2 s per item
+ * reached 40 of the 100 items/s allowed). Measured as `utilization` is, against the plain pool at the
+ * same concurrency and latency, with the CPU seconds each part of the stack used during the durable run.
+ */
+async function highconc(ctx: Ctx) {
+  const c = HIGHCONC_CONCURRENCY;
+  const l = HIGHCONC_LATENCY_MS;
+  log(`\n== highconc: latency ${l} ms, concurrency ${c}, ${HIGHCONC_ITEMS} items`);
+  const limit = c / (l / 1000);
+  const durable = await durableRun(ctx, HIGHCONC_ITEMS, l, 'highconc', c);
+  const plain = await plainRun(ctx, HIGHCONC_ITEMS, l, c);
+  const how = `items/s from the first item entering 'processing' to the last 'completed' (batch_items timestamps) / limit ${limit} items/s (concurrency ${c} / latency ${l} ms), ${HIGHCONC_ITEMS} items`;
+  record('utilization_highconc', durable.itemsPerSec / limit, 'ratio', `durable (Temporal) ${how}; ${durable.seconds.toFixed(1)} s`);
+  record(
+    'utilization_highconc_plain',
+    plain.itemsPerSec / limit,
+    'ratio',
+    `plain supabase-js promise pool, same writes and wait; ${how}; ${plain.seconds.toFixed(1)} s`,
+  );
+  const itemWindow = `mean ms from an item's claim (started_at) to its completion (completed_at), generation ${l} ms on average`;
+  record(
+    'highconc_item_ms',
+    await meanItemMs(ctx, durable.jobId),
+    'ms',
+    `durable: ${itemWindow}; the lane activity took ${durable.breakdown.activityMs} ms (scheduled -> completed), its completion reached a completed workflow task ${durable.breakdown.turnaroundMs} ms later`,
+  );
+  record('highconc_item_ms_plain', await meanItemMs(ctx, plain.jobId), 'ms', `plain: ${itemWindow}`);
+  const perItemMs = (s: number) => (s * 1000) / HIGHCONC_ITEMS;
+  for (const [part, seconds] of Object.entries(durable.cpu)) {
+    const what =
+      part === 'gateway' ? 'the bench process (the gateway runs in it; the bench only waits meanwhile)' : `the ${part} process tree`;
+    record(
+      `highconc_cpu_${part}_s`,
+      seconds,
+      's',
+      `CPU seconds (utime+stime from /proc, reaped children included) of ${what} from the batch submitted to its workflow result; ${perItemMs(seconds).toFixed(2)} ms per item`,
+    );
+  }
+  record(
+    'highconc_load_avg',
+    Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
+    '',
+    '1-minute load average right after the part (the machine is shared)',
+  );
+}
+
+/**
+ * `pgboss`: the same batches on pg-boss (bench/pgboss.ts), on this stack's Postgres: `utilization`'s
+ * batch, `highconc`'s batch (with the CPU of each part meanwhile), and pause/cancel trials as in `control`.
+ */
+async function pgboss(ctx: Ctx) {
+  log(
+    `\n== pgboss: the utilization batch (${ITEMS} items, latency 200 ms, concurrency ${CONCURRENCY}), the highconc batch, ${TRIALS} pause and cancel trials`,
+  );
+  const boss = await startPgBoss(ctx.env.DATABASE_URL!);
+  try {
+    const run = async (label: string, items: number, latencyMs: number, concurrency: number, mode: PgBossMode) => {
+      const batch = await createPgBossBatch(boss, ctx.db, { label, sets: parameterSets(ctx, items), concurrency, latencyMs, mode });
+      const before = cpuSnapshot(undefined);
+      await batch.startWorkers();
+      await batch.completed(items, 30 * 60_000);
+      const cpu = cpuUsed(before, cpuSnapshot(undefined));
+      await batch.close();
+      return { ...(await throughput(ctx.db, batch.jobId)), cpu, itemMs: await meanItemMs(ctx, batch.jobId) };
+    };
+    const how = (mode: PgBossMode, items: number, c: number, l: number) =>
+      `pg-boss, one job per item, ${mode === 'work' ? `boss.work (localConcurrency ${c}, batchSize 1, polling 0.5 s, burst mode)` : `${c} loops of boss.fetch / complete`}, same item writes as the plain pool; items/s from the first item entering 'processing' to the last 'completed' / limit ${c / (l / 1000)} items/s, ${items} items`;
+    const hcLimit = HIGHCONC_CONCURRENCY / (HIGHCONC_LATENCY_MS / 1000);
+    for (const mode of ['work', 'fetch'] as const) {
+      const suffix = mode === 'work' ? '' : '_fetch';
+      const util = await run('util', ITEMS, 200, CONCURRENCY, mode);
+      record(
+        `utilization_pgboss${suffix}`,
+        util.itemsPerSec / (CONCURRENCY / 0.2),
+        'ratio',
+        `${how(mode, ITEMS, CONCURRENCY, 200)}; ${util.seconds.toFixed(1)} s`,
+      );
+      const hc = await run('highconc', HIGHCONC_ITEMS, HIGHCONC_LATENCY_MS, HIGHCONC_CONCURRENCY, mode);
+      record(
+        `utilization_highconc_pgboss${suffix}`,
+        hc.itemsPerSec / hcLimit,
+        'ratio',
+        `${how(mode, HIGHCONC_ITEMS, HIGHCONC_CONCURRENCY, HIGHCONC_LATENCY_MS)}; ${hc.seconds.toFixed(1)} s`,
+      );
+      record(`highconc_item_ms_pgboss${suffix}`, hc.itemMs, 'ms', "mean ms from an item's claim to its completion");
+      for (const part of ['postgres', 'postgrest', 'gateway'] as const) {
+        const what = part === 'gateway' ? 'the bench process (the pg-boss workers and the gateway run in it)' : `the ${part} process tree`;
+        record(`highconc_pgboss${suffix}_cpu_${part}_s`, hc.cpu[part], 's', `CPU seconds of ${what} during that batch`);
+      }
+    }
+    const pauses: number[] = [];
+    const cancels: number[] = [];
+    for (let t = 0; t < TRIALS; t++) {
+      for (const kind of ['pause', 'cancel'] as const) {
+        const batch = await createPgBossBatch(boss, ctx.db, {
+          mode: 'work',
+          label: `control-${kind}`,
+          sets: parameterSets(ctx, 400),
+          concurrency: CONCURRENCY,
+          latencyMs: 200,
+        });
+        await batch.startWorkers();
+        await batch.completed(20, 60_000);
+        const t0 = Date.now();
+        await (kind === 'pause' ? batch.pause() : batch.cancel());
+        (kind === 'pause' ? pauses : cancels).push(Date.now() - t0);
+        await batch.close();
+      }
+    }
+    const controlHow = `ms from the request to the batch_jobs row written (bench/pgboss.ts: %s), 20 items in flight at 200 ms each`;
+    record('pgboss_pause_p50_ms', pct(pauses, 50), 'ms', controlHow.replace('%s', 'offWork with wait, then the row'));
+    record('pgboss_pause_p95_ms', pct(pauses, 95), 'ms', controlHow.replace('%s', 'offWork with wait, then the row'));
+    const cancelWhat = 'abort the running generations, offWork with wait, deleteQueuedJobs, open items cancelled, then the row';
+    record('pgboss_cancel_p50_ms', pct(cancels, 50), 'ms', controlHow.replace('%s', cancelWhat));
+    record('pgboss_cancel_p95_ms', pct(cancels, 95), 'ms', controlHow.replace('%s', cancelWhat));
+  } finally {
+    await boss.stop({ graceful: false });
+  }
+}
+
+/** The p-th percentile (nearest rank) of `xs`. */
+function pct(xs: number[], p: number): number {
+  return [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
 }
 
 async function overhead(ctx: Ctx) {
@@ -414,7 +513,6 @@ async function control(ctx: Ctx) {
   } finally {
     await stopWorker(worker);
   }
-  const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
   const how = 'ms from sending the signal to the batch_jobs row showing the status (polled every 5 ms), 20 items in flight at 200 ms each';
   record('pause_p50_ms', pct(pauses, 50), 'ms', how);
   record('pause_p95_ms', pct(pauses, 95), 'ms', how);
@@ -617,6 +715,8 @@ async function main(): Promise<void> {
     if (only.includes('scale')) await scale(ctx);
     if (only.includes('api')) await api(ctx, stackEnv);
     if (only.includes('coverage')) await coverage(ctx);
+    if (only.includes('highconc')) await highconc(ctx);
+    if (only.includes('pgboss')) await pgboss(ctx);
   } finally {
     await connection.close();
     await stack.stop();

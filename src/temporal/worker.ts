@@ -24,6 +24,13 @@ export function batchWorkerOptions(taskQueue: string): Partial<WorkerOptions> & 
     taskQueue,
     maxConcurrentActivityTaskExecutions: 400,
     maxConcurrentWorkflowTaskExecutions: 40,
+    // Lanes scheduled by a workflow task start in the worker that completed it (eager execution, enabled on the dev
+    // server by src/dev/temporal.ts), up to this many per task. The SDK's default of 3 sent the rest through
+    // matching: at concurrency 200 and 2 s items a task schedules dozens of lanes, and they waited 656-1,161 ms on average
+    // between scheduled and started (1-2 ms with 200; bench part `highconc`, README "Benchmarks").
+    maxEagerActivityReservationsPerWorkflowTask: 200,
+    // Lanes that are not eager (another worker's, retries, a server without eager execution) meet a poller at once.
+    maxConcurrentActivityTaskPolls: 50,
     // Cancellation reaches an activity on its next heartbeat: keep that short.
     maxHeartbeatThrottleInterval: '300ms',
     defaultHeartbeatThrottleInterval: '300ms',
