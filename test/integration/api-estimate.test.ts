@@ -66,6 +66,20 @@ describe('POST /v1/batches/estimate', () => {
     const bad: unknown[] = [
       { name: 'x', personaIds: ['nope'], emotionalArcIds: [seed.arcs[0]!.id], topicIds: [seed.topics[0]!.id] },
       { name: '', personaIds: [seed.personas[0]!.id] },
+      // Well-formed ids that name nothing: 422 UNKNOWN_REFERENCE naming the field, from both.
+      {
+        name: 'x',
+        personaIds: ['00000000-0000-4000-8000-000000000001'],
+        emotionalArcIds: [seed.arcs[0]!.id],
+        topicIds: [seed.topics[0]!.id],
+      },
+      {
+        name: 'x',
+        parameterSets: [
+          { personaId: seed.personas[0]!.id, emotionalArcId: seed.arcs[0]!.id, topicId: seed.topics[0]!.id },
+          { personaId: seed.personas[0]!.id, emotionalArcId: seed.arcs[0]!.id, topicId: '00000000-0000-4000-8000-000000000002' },
+        ],
+      },
       { name: 'x', parameterSets: [], extra: 1 },
       {
         name: 'too many',

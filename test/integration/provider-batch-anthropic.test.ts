@@ -250,7 +250,9 @@ describe('provider-batch mode through the batch API stand-ins', () => {
     expect(templates.length).toBeGreaterThan(0);
     expect(templates.every((t) => !t.cacheable && t.prefixTokens < t.minCacheableTokens && t.minCacheableTokens === 1024)).toBe(true);
     expect(warnings).toHaveLength(templates.length);
-    expect(warnings[0]).toMatch(/cacheable prefix is about \d+ tokens, under claude-sonnet-4-5's minimum of 1024: the provider will cache nothing/);
+    expect(warnings[0]).toMatch(
+      /cacheable prefix is about \d+ tokens, under claude-sonnet-4-5's minimum of 1024: the provider will cache nothing/,
+    );
     expect(costUsd.providerBatchCached).toBe(costUsd.providerBatch);
   });
 
