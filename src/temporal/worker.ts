@@ -24,12 +24,11 @@ export function batchWorkerOptions(taskQueue: string): Partial<WorkerOptions> & 
     taskQueue,
     maxConcurrentActivityTaskExecutions: 400,
     maxConcurrentWorkflowTaskExecutions: 40,
-    // Lanes scheduled by a workflow task start in the worker that completed it (eager execution, enabled on the dev
-    // server by src/dev/temporal.ts), up to this many per task. The SDK's default of 3 sent the rest through
-    // matching: at concurrency 200 and 2 s items a task schedules dozens of lanes, and they waited 656-1,161 ms on average
-    // between scheduled and started (1-2 ms with 200; bench part `highconc`, README "Benchmarks").
-    maxEagerActivityReservationsPerWorkflowTask: 200,
-    // Lanes that are not eager (another worker's, retries, a server without eager execution) meet a poller at once.
+    // Eager lane starts stay at the SDK's default (3) on purpose: an eager lane starts in the worker that completed
+    // the workflow task, so with 200 (tried for the bench's highconc part) a batch's lanes all ran in one worker and
+    // the others idled (test/integration/rate-limit.test.ts saw 24 of 24 items in one of two processes); its gain at
+    // concurrency 200 (0.36 -> 0.41) was within this machine's noise.
+    // Lanes that are not eager (most of them at high concurrency) meet a poller at once.
     maxConcurrentActivityTaskPolls: 50,
     // Cancellation reaches an activity on its next heartbeat: keep that short.
     maxHeartbeatThrottleInterval: '300ms',
