@@ -67,6 +67,8 @@ export async function startTestWorker(
     itemMetrics?: ItemMetricsRecorder;
     /** The activities' scaffolding cache (e.g. one with a short TTL). */
     scaffolding?: ScaffoldingCache;
+    /** Invalid answers an item may get before it fails (GENERATOR_MAX_INVALID_ATTEMPTS; default 3). */
+    maxInvalidOutputAttempts?: number;
   } = {},
 ): Promise<TestWorker> {
   quietRuntime();
@@ -84,6 +86,7 @@ export async function startTestWorker(
       rateLimit: opts.rateLimit,
       itemMetrics: opts.itemMetrics,
       scaffolding: opts.scaffolding,
+      maxInvalidOutputAttempts: opts.maxInvalidOutputAttempts,
     }),
   });
   const running = worker.run();
