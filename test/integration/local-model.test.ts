@@ -16,7 +16,7 @@ const offset = Number(process.env.BULKGEN_TEST_PORT_OFFSET ?? 0);
 const LLAMA_PORT = 25480 + offset;
 const ITEMS = 3;
 const CONCURRENCY = 2;
-// SmolLM2-135M gives a valid conversation in about 1 answer of 5 (README: Local model): 5 tries an item,
+// SmolLM2-135M gives a valid conversation in about 1 answer of 7 (README: Local model): 5 tries an item,
 // the most GENERATOR_MAX_INVALID_ATTEMPTS allows, so 3 items get up to 15 answers.
 const ATTEMPTS = 5;
 const installed = findLocalModel();
