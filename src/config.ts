@@ -16,6 +16,8 @@ export const DEFAULTS = {
   gatewayPort: 54321,
   postgresPort: 54322,
   postgrestPort: 54329,
+  /** The llama.cpp server of `bulkgen demo --local-model`. */
+  llamaPort: 54380,
   dataDir: '.bulkgen',
   generator: 'offline',
   anthropicModel: 'claude-sonnet-5-5',
@@ -110,6 +112,7 @@ const EnvSchema = z.object({
   BULKGEN_GATEWAY_PORT: port(DEFAULTS.gatewayPort),
   BULKGEN_PG_PORT: port(DEFAULTS.postgresPort),
   BULKGEN_POSTGREST_PORT: port(DEFAULTS.postgrestPort),
+  BULKGEN_LLAMA_PORT: port(DEFAULTS.llamaPort),
   BULKGEN_DATA_DIR: z.string().trim().min(1).default(DEFAULTS.dataDir),
   GENERATOR: z.enum(GENERATORS, { error: `expected one of ${GENERATORS.join(', ')}` }).default(DEFAULTS.generator),
   GENERATOR_LATENCY_MS: z.coerce

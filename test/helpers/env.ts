@@ -69,6 +69,8 @@ export async function startTestWorker(
     scaffolding?: ScaffoldingCache;
     /** The batch API for provider-batch jobs (absent: they run direct). */
     providerBatch?: ActivityDeps['providerBatch'];
+    /** Invalid answers an item may get before it fails (GENERATOR_MAX_INVALID_ATTEMPTS; default 3). */
+    maxInvalidOutputAttempts?: number;
   } = {},
 ): Promise<TestWorker> {
   quietRuntime();
@@ -87,6 +89,7 @@ export async function startTestWorker(
       itemMetrics: opts.itemMetrics,
       scaffolding: opts.scaffolding,
       providerBatch: opts.providerBatch,
+      maxInvalidOutputAttempts: opts.maxInvalidOutputAttempts,
     }),
   });
   const running = worker.run();

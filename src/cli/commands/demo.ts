@@ -1,9 +1,13 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { submitBatch } from '../../batches/submit';
 import { loadConfig } from '../../config';
-import { createDb } from '../../db/client';
+import { createDb, type Db } from '../../db/client';
 import { NIL_UUID } from '../../domain/enums';
+import { installLocalModel, startLlamaServer, type LlamaServer } from '../../dev/llama-server';
+import { dataDirPath } from '../../dev/paths';
+import { assertPortFree } from '../../dev/ports';
 import { startStack } from '../../dev/stack';
 import { connectClient } from '../../temporal/client';
 import { info } from '../env';
@@ -15,6 +19,43 @@ interface DemoOptions {
   topics: string;
   concurrency: string;
   exit?: boolean;
+  localModel?: boolean;
+}
+
+/**
+ * `--local-model`: installs (scripts/install-llama-cpp) and starts the llama.cpp server with
+ * SmolLM2-135M on `BULKGEN_LLAMA_PORT`, one slot per item in flight, and returns the environment
+ * that points the worker at it (`GENERATOR=openai`).
+ */
+async function startLocalModel(concurrency: number): Promise<{ server: LlamaServer; env: NodeJS.ProcessEnv }> {
+  const config = loadConfig(process.env);
+  await assertPortFree(config.BULKGEN_LLAMA_PORT, 'BULKGEN_LLAMA_PORT');
+  installLocalModel((l) => info(`  ${l}`));
+  const logDir = path.join(dataDirPath(config.BULKGEN_DATA_DIR), 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  info(`  starting the llama.cpp server on 127.0.0.1:${config.BULKGEN_LLAMA_PORT} (log in ${path.join(logDir, 'llama-server.log')})`);
+  const server = await startLlamaServer({
+    port: config.BULKGEN_LLAMA_PORT,
+    parallel: concurrency,
+    logFile: path.join(logDir, 'llama-server.log'),
+  });
+  return { server, env: { ...process.env, GENERATOR: 'openai', OPENAI_BASE_URL: server.baseURL, OPENAI_MODEL: server.model } };
+}
+
+/**
+ * What wrote the job's conversations, read from their rows (not from the configuration), e.g.
+ * "generator 'openai', model 'SmolLM2-135M-Instruct-Q4_1': 2" or "synthetic, generator 'offline', ...".
+ */
+async function generatorsOf(db: Db, conversationIds: string[]): Promise<string> {
+  if (conversationIds.length === 0) return 'none written';
+  const { data, error } = await db.from('conversations').select('generator, model, is_synthetic').in('id', conversationIds);
+  if (error || !data) return `cannot read conversations: ${error?.message}`;
+  const counts = new Map<string, number>();
+  for (const c of data) {
+    const key = `${c.is_synthetic ? 'synthetic, ' : ''}generator '${c.generator}', model '${c.model}'`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([key, n]) => `${key}: ${n}`).join('; ');
 }
 
 /**
@@ -33,22 +74,34 @@ export function registerDemo(program: Command): void {
     .option('--topics <n>', 'topics to combine', '2')
     .option('--concurrency <n>', 'items in flight', '3')
     .option('--exit', 'stop the stack right after the batch (for scripts and CI); by default it keeps running until Ctrl-C')
+    .option(
+      '--local-model',
+      'generate with a real local model: installs (scripts/install-llama-cpp) and starts the llama.cpp server with SmolLM2-135M, GENERATOR=openai pointed at it',
+    )
     .action(async (opts: DemoOptions) => {
       const t0 = Date.now();
       info(
         'bulkgen demo: starting the local stack (Postgres, PostgREST + gateway, Temporal dev server, worker, API with the dashboard)...',
       );
-      const stack = await startStack({ worker: true, api: true, log: (l) => info(`  ${l}`) });
+      const local = opts.localModel ? await startLocalModel(Number(opts.concurrency)) : undefined;
+      const stopLocal = () => local?.server.stop() ?? Promise.resolve();
+      const stack = await startStack({ env: local?.env, worker: true, api: true, log: (l) => info(`  ${l}`) }).catch(async (err) => {
+        await stopLocal();
+        throw err;
+      });
       let finished = false;
       const interrupt = (signal: NodeJS.Signals) => {
         info(`\n${signal}: stopping the local stack...`);
         // Ctrl-C is how a finished demo ends: its exit code is the batch's, not 130.
-        void stack.stop().finally(() => process.exit(finished ? Number(process.exitCode ?? 0) : 130));
+        void stack
+          .stop()
+          .then(stopLocal)
+          .finally(() => process.exit(finished ? Number(process.exitCode ?? 0) : 130));
       };
       process.once('SIGINT', interrupt);
       process.once('SIGTERM', interrupt);
       try {
-        const config = loadConfig({ ...process.env, ...stack.env });
+        const config = loadConfig({ ...(local?.env ?? process.env), ...stack.env });
         const db = createDb(config);
         const temporal = await connectClient(config);
         const pick = async (
@@ -91,6 +144,10 @@ export function registerDemo(program: Command): void {
           .select('position, status, conversation_id, error_message')
           .eq('batch_job_id', job.id)
           .order('position');
+        const generators = await generatorsOf(
+          db,
+          (items.data ?? []).flatMap((i) => (i.conversation_id ? [i.conversation_id] : [])),
+        );
         await temporal.connection.close();
 
         const ui = stack.env.TEMPORAL_UI_URL
@@ -108,7 +165,7 @@ export function registerDemo(program: Command): void {
           'what was written where:',
           `  batch_jobs        1 row   (id ${job.id})`,
           `  batch_items       ${items.data?.length ?? 0} rows  (batch_job_id ${job.id})`,
-          `  conversations     ${job.successful_items} rows  (batch_item_id = each item's id; synthetic, generator 'offline')`,
+          `  conversations     ${job.successful_items} rows  (batch_item_id = each item's id; ${generators})`,
           `  batch_checkpoints 1 row   (reason 'finish')`,
           '',
           `Temporal Web UI:  ${ui}`,
@@ -118,6 +175,7 @@ export function registerDemo(program: Command): void {
           '',
           `Dashboard:  ${dashboard}`,
           `            sign in with the API key in ${path.join(stack.dataDir, 'api-key')} (${stack.env.API_KEY})`,
+          ...(local ? ['', `Local model: ${local.server.model}, llama.cpp server at ${local.server.baseURL}`] : []),
         ];
         process.stdout.write(`${out.join('\n')}\n`);
         if (job.status !== 'completed') process.exitCode = 1;
@@ -130,6 +188,7 @@ export function registerDemo(program: Command): void {
         }
       } finally {
         await stack.stop();
+        await stopLocal();
       }
     });
 }
