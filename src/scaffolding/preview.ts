@@ -31,10 +31,11 @@ export interface PreviewResult {
  * Renders the prompt the item chain would send for these rows (the same variables and the same strict
  * renderer): a given template, or the one auto-selection picks and which rule picked it.
  *
- * @throws NOT_FOUND for an unknown id, TEMPLATE_NOT_FOUND when no template fits,
- *   TEMPLATE_MISSING_PLACEHOLDER when a placeholder has no value for these rows.
+ * @throws UNKNOWN_REFERENCE (422, naming the field) for an id of the body that names no row, as a start body's
+ *   ids are answered; NOT_FOUND (404) for the template of the path (`templateInPath`) only;
+ *   TEMPLATE_NOT_FOUND when no template fits, TEMPLATE_MISSING_PLACEHOLDER when a placeholder has no value.
  */
-export async function previewPrompt(db: Db, req: PreviewRequest): Promise<PreviewResult> {
+export async function previewPrompt(db: Db, req: PreviewRequest, opts: { templateInPath?: boolean } = {}): Promise<PreviewResult> {
   const tier = req.tier ?? 'template';
   const [persona, arc, topic] = await Promise.all([
     must<PersonaRow>(db, 'personas', req.personaId, 'personaId'),
@@ -44,7 +45,7 @@ export async function previewPrompt(db: Db, req: PreviewRequest): Promise<Previe
   let template: PromptTemplateRow;
   let selection: PreviewResult['selection'] = null;
   if (req.templateId && req.templateId !== NIL_UUID) {
-    template = await must<PromptTemplateRow>(db, 'prompt_templates', req.templateId, 'templateId');
+    template = await must<PromptTemplateRow>(db, 'prompt_templates', req.templateId, 'templateId', opts.templateInPath);
   } else {
     const picked = await selectTemplateWithRule(db, arc.arc_key, tier);
     if (!picked) throw new BulkgenError('TEMPLATE_NOT_FOUND', { arc: arc.arc_key, tier });
@@ -69,8 +70,9 @@ export async function previewPrompt(db: Db, req: PreviewRequest): Promise<Previe
   };
 }
 
-async function must<T>(db: Db, table: Parameters<typeof findScaffoldingRow>[1], id: string, field: string): Promise<T> {
+async function must<T>(db: Db, table: Parameters<typeof findScaffoldingRow>[1], id: string, field: string, inPath = false): Promise<T> {
   const row = await findScaffoldingRow(db, table, id);
-  if (!row) throw new BulkgenError('NOT_FOUND', { what: `${field} '${id}' (${table})` });
-  return row as T;
+  if (row) return row as T;
+  if (inPath) throw new BulkgenError('NOT_FOUND', { what: `${field} '${id}' (${table})` });
+  throw new BulkgenError('UNKNOWN_REFERENCE', { field, detail: `no ${table} row with id '${id}'` }, { field });
 }

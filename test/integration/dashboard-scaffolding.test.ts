@@ -131,8 +131,8 @@ describe('dashboard scaffolding page (headless Chromium)', () => {
       tier: 'template',
     });
     const res = await page.goto(`${base}/ui/scaffolding/preview?${query}`);
-    expect(res!.status()).toBe(404);
-    await hasText(page.locator('#preview-result [role="alert"]'), `NOT_FOUND: personaId '${unknown}' (personas) was not found`);
+    expect(res!.status()).toBe(422);
+    await hasText(page.locator('#preview-result [role="alert"]'), `UNKNOWN_REFERENCE: personaId: no personas row with id '${unknown}'`);
     await hasText(page.locator('h1'), 'Scaffolding');
     await axeClean(page, 'scaffolding with a refused preview');
 

@@ -222,6 +222,18 @@ describe('scaffolding write API', () => {
     expect(byTemplate.json().error).toMatchObject({ code: 'UNKNOWN_REFERENCE', details: { field: 'templateId' } });
   });
 
+  it('preview: an id of the body that names no row is 422 UNKNOWN_REFERENCE naming the field; only the template of the path is 404', async () => {
+    const template = (await db.from('prompt_templates').select('id').eq('is_active', true).limit(1).single()).data!;
+    const body = { personaId: seed.personas[0]!.id, emotionalArcId: randomUUID(), topicId: seed.topics[0]!.id };
+    const unknownArc = await send('POST', `/v1/templates/${template.id}/preview`, body);
+    expect(unknownArc.statusCode).toBe(422);
+    expect(unknownArc.json().error).toMatchObject({ code: 'UNKNOWN_REFERENCE', details: { field: 'emotionalArcId' } });
+    expect((await send('POST', '/v1/templates/preview', body)).statusCode).toBe(422);
+    const unknownTemplate = await send('POST', `/v1/templates/${randomUUID()}/preview`, { ...body, emotionalArcId: seed.arcs[0]!.id });
+    expect(unknownTemplate.statusCode).toBe(404);
+    expect(unknownTemplate.json().error.code).toBe('NOT_FOUND');
+  });
+
   it('deletes a row nothing refers to', async () => {
     const t = (await send('POST', '/v1/topics', { topicKey: `${TAG}-gone`, name: 'gone', category: 'x' })).json();
     expect((await send('DELETE', `/v1/topics/${t.id}`)).statusCode).toBe(204);

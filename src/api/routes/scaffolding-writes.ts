@@ -107,10 +107,12 @@ export const scaffoldingWriteRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app
     summary,
     description:
       'The prompt an item with these rows would send, rendered as the item chain renders it; no model is called. ' +
-      '`estimatedTokens` is ceil(characters / 4). 422 TEMPLATE_NOT_FOUND or TEMPLATE_MISSING_PLACEHOLDER as the item would fail.',
+      '`estimatedTokens` is ceil(characters / 4). 422 TEMPLATE_NOT_FOUND or TEMPLATE_MISSING_PLACEHOLDER as the item would fail; ' +
+      '422 UNKNOWN_REFERENCE for an id of the body that names no row' +
+      (withId ? '; 404 for the template of the path.' : '.'),
     ...(withId ? { params: RowIdParams } : {}),
     body: PreviewBody,
-    response: { 200: PreviewOut, ...errors(400, 401, 404, 422, 500, 503) },
+    response: { 200: PreviewOut, ...(withId ? errors(400, 401, 404, 422, 500, 503) : errors(400, 401, 422, 500, 503)) },
   });
   app.post(
     '/templates/preview',
@@ -120,7 +122,7 @@ export const scaffoldingWriteRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app
   app.post(
     '/templates/:id/preview',
     { schema: { ...previewSchema('Preview the prompt of one template', true), params: RowIdParams } },
-    async (request) => previewPrompt(db, { ...request.body, templateId: request.params.id }),
+    async (request) => previewPrompt(db, { ...request.body, templateId: request.params.id }, { templateInPath: true }),
   );
 
   app.post(
