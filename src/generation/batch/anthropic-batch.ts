@@ -11,9 +11,9 @@ import {
   type AnthropicRequestOptions,
   type CacheEstimate,
 } from '../anthropic';
-import { sdkClientOptions, usageOf } from '../model-generator';
+import { sdkClientOptions } from '../model-generator';
 import { createPriceTable, type PriceTable } from '../pricing';
-import { batchCallError, batchLimits, checkBatchSize, resultCheck, type BatchLimits } from './batch-common';
+import { batchCallError, batchLimits, checkBatchSize, succeededLine, type BatchLimits } from './batch-common';
 import type { BatchItemInput, BatchProvider, BatchRequestLine, BatchResultLine, ProviderBatchStatus } from './provider-batch';
 
 /** Anthropic's Message Batches limits: 100,000 requests or 256 MB per batch, whichever comes first. */
@@ -166,18 +166,7 @@ function resultLine(line: Anthropic.Messages.MessageBatchIndividualResponse, ctx
           permanent: false,
         };
       }
-      const output = readMessage(result.message);
-      const model = output.model || ctx.model;
-      const usage = usageOf(output);
-      return {
-        customId,
-        type: 'succeeded',
-        model,
-        usage,
-        raw: output.raw,
-        check: resultCheck(output, ctx.hint),
-        costUsd: ctx.prices.costOf(model, usage, { batch: true, cacheTtl: ctx.cacheTtl }),
-      };
+      return succeededLine(customId, readMessage(result.message), { ...ctx, truncationHint: ctx.hint });
     }
     case 'errored': {
       const inner = (result.error as { error?: { type?: string; message?: string } } | undefined)?.error;

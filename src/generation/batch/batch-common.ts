@@ -1,4 +1,5 @@
-import type { ModelOutput } from '../model-generator';
+import { usageOf, type ModelOutput } from '../model-generator';
+import type { PriceTable, PricingMode } from '../pricing';
 import { PermanentGenerationError, type GenerationError } from '../provider';
 import { sdkError, type SdkApiError, type SdkErrors } from '../sdk-errors';
 import { abortError } from '../sleep';
@@ -85,4 +86,31 @@ export function resultCheck(
   }
   const { check } = output;
   return check.ok ? check : { ok: false, failureType: check.failureType, message: `generated conversation is invalid: ${check.issues}` };
+}
+
+/**
+ * A succeeded result line from the provider's response as its synchronous reader read it: the model that answered
+ * (else the one asked for), the usage, the check ({@link resultCheck}) and the cost at batch prices.
+ */
+export function succeededLine(
+  customId: string,
+  output: ModelOutput,
+  ctx: {
+    model: string;
+    prices: PriceTable;
+    truncationHint: (stopReason: string) => string | undefined;
+    cacheTtl?: PricingMode['cacheTtl'];
+  },
+): Extract<BatchResultLine, { type: 'succeeded' }> {
+  const model = output.model || ctx.model;
+  const usage = usageOf(output);
+  return {
+    customId,
+    type: 'succeeded',
+    model,
+    usage,
+    raw: output.raw,
+    check: resultCheck(output, ctx.truncationHint),
+    costUsd: ctx.prices.costOf(model, usage, { batch: true, ...(ctx.cacheTtl ? { cacheTtl: ctx.cacheTtl } : {}) }),
+  };
 }

@@ -1,7 +1,7 @@
 import OpenAI, { toFile } from 'openai';
 import type { OpenAIResponseFormat } from '../../config';
 import { isTransientStatus } from '../http-errors';
-import { sdkClientOptions, usageOf } from '../model-generator';
+import { sdkClientOptions } from '../model-generator';
 import {
   isChatCompletion,
   NO_API_KEY,
@@ -13,7 +13,7 @@ import {
 } from '../openai';
 import { createPriceTable, type PriceTable } from '../pricing';
 import { PermanentGenerationError } from '../provider';
-import { batchCallError, batchLimits, checkBatchSize, resultCheck, type BatchLimits } from './batch-common';
+import { batchCallError, batchLimits, checkBatchSize, succeededLine, type BatchLimits } from './batch-common';
 import type {
   BatchItemInput,
   BatchProvider,
@@ -271,18 +271,7 @@ function resultLine(raw: unknown, ctx: { model: string; prices: PriceTable }): B
         permanent: false,
       };
     }
-    const output = readCompletion(body as OpenAI.ChatCompletion);
-    const model = output.model || ctx.model;
-    const usage = usageOf(output);
-    return {
-      customId,
-      type: 'succeeded',
-      model,
-      usage,
-      raw: output.raw,
-      check: resultCheck(output, openAITruncationHint),
-      costUsd: ctx.prices.costOf(model, usage, { batch: true }),
-    };
+    return succeededLine(customId, readCompletion(body as OpenAI.ChatCompletion), { ...ctx, truncationHint: openAITruncationHint });
   }
   const code = line?.error?.code ?? undefined;
   if (code === 'batch_expired') return { customId, type: 'expired' };
