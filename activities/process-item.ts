@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Db } from '../src/db/client';
-import { completeItemWithConversation, conversationCost, type ConversationRecord } from '../src/db/conversations';
+import { completeItemWithConversation, conversationCost, conversationRecord, type ConversationRecord } from '../src/db/conversations';
 import { recordFailedGeneration } from '../src/db/failed-generations';
 import { failItem } from '../src/db/items';
 import type { ScaffoldingCache } from '../src/db/scaffolding';
@@ -116,25 +115,7 @@ async function runItemChain(
       clearInterval(heartbeat);
     }
     const conversationId = await dbCall('store conversation', () =>
-      persist(item.id, {
-        persona_id: persona.id,
-        emotional_arc_id: arc.id,
-        training_topic_id: topic.id,
-        template_id: template.id,
-        tier: item.tier,
-        conversation: result.conversation,
-        turn_count: result.conversation.turns.length,
-        model: result.model,
-        generator: result.generator,
-        is_synthetic: result.isSynthetic,
-        input_tokens: result.inputTokens,
-        output_tokens: result.outputTokens,
-        cache_creation_input_tokens: result.cacheCreationInputTokens,
-        cache_read_input_tokens: result.cacheReadInputTokens,
-        cost_usd: result.costUsd,
-        template_version: template.version,
-        prompt_sha256: createHash('sha256').update(prompt).digest('hex'),
-      }),
+      persist(item.id, conversationRecord({ persona, arc, topic, template, tier: item.tier }, prompt, result)),
     );
     return { outcome: 'completed', position: item.position, conversationId, costUsd: result.costUsd };
   } catch (err) {

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { Db } from '../src/db/client';
-import { completeItemWithConversation } from '../src/db/conversations';
+import { completeItemWithConversation, promptSha256 } from '../src/db/conversations';
 import { unwrap } from '../src/db/errors';
 import { countItems, failItem } from '../src/db/items';
 import type { ScaffoldingCache } from '../src/db/scaffolding';
@@ -157,7 +156,7 @@ export function createProviderBatchActivities(deps: ProviderBatchDeps): Provider
         training_topic_id: topic.id,
         template_id: template.id,
         template_version: template.version,
-        prompt_sha256: createHash('sha256').update(prompt).digest('hex'),
+        prompt_sha256: promptSha256(prompt),
         tier: item.tier,
       };
     }

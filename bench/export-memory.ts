@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../src/config';
 import { createDb, type Db } from '../src/db/client';
-import { completeItemWithConversation } from '../src/db/conversations';
+import { completeItemWithConversation, conversationRecord } from '../src/db/conversations';
 import { withPg } from '../src/db/pg';
 import { ScaffoldingCache } from '../src/db/scaffolding';
 import { dataDirPath } from '../src/dev/paths';
@@ -140,21 +140,7 @@ async function makeJob(db: Db, n: number): Promise<string> {
         const r = await generator.generate({ itemId: item.id, prompt, persona, arc, topic, tier: item.tier, attempt: 1, signal });
         // Idempotent on the item, so a write lost to a busy gateway is simply sent again.
         await retry(() =>
-          completeItemWithConversation(db, item.id, {
-            persona_id: persona.id,
-            emotional_arc_id: arc.id,
-            training_topic_id: topic.id,
-            template_id: template.id,
-            tier: item.tier,
-            conversation: r.conversation,
-            turn_count: r.conversation.turns.length,
-            model: r.model,
-            generator: r.generator,
-            is_synthetic: r.isSynthetic,
-            input_tokens: r.inputTokens,
-            output_tokens: r.outputTokens,
-            cost_usd: r.costUsd,
-          }),
+          completeItemWithConversation(db, item.id, conversationRecord({ persona, arc, topic, template, tier: item.tier }, prompt, r)),
         );
       }
     }),

@@ -5,7 +5,7 @@
  * template rendering.
  */
 import type { Db } from '../src/db/client';
-import { completeItemWithConversation } from '../src/db/conversations';
+import { completeItemWithConversation, conversationRecord } from '../src/db/conversations';
 import { claimItem } from '../src/db/items';
 import { ScaffoldingCache } from '../src/db/scaffolding';
 import { buildTemplateVariables, createOfflineGenerator, renderTemplate } from '../src/generation';
@@ -55,20 +55,6 @@ export function plainItemRunner(db: Db, latencyMs: number): (itemId: string, sig
     if (!template) throw new Error(`no selected template for arc '${arc.arc_key}' and tier '${item.tier}'`);
     const prompt = renderTemplate(template.template_text, buildTemplateVariables({ persona, arc, topic, tier: item.tier }));
     const r = await generator.generate({ itemId, prompt, persona, arc, topic, tier: item.tier, attempt: 1, signal });
-    await completeItemWithConversation(db, itemId, {
-      persona_id: persona.id,
-      emotional_arc_id: arc.id,
-      training_topic_id: topic.id,
-      template_id: template.id,
-      tier: item.tier,
-      conversation: r.conversation,
-      turn_count: r.conversation.turns.length,
-      model: r.model,
-      generator: r.generator,
-      is_synthetic: r.isSynthetic,
-      input_tokens: r.inputTokens,
-      output_tokens: r.outputTokens,
-      cost_usd: r.costUsd,
-    });
+    await completeItemWithConversation(db, itemId, conversationRecord({ persona, arc, topic, template, tier: item.tier }, prompt, r));
   };
 }

@@ -1,9 +1,49 @@
-import type { ConversationRecord } from '../domain/rows';
+import { createHash } from 'node:crypto';
+import type { ConversationRecord, EmotionalArcRow, PersonaRow, PromptTemplateRow, TopicRow } from '../domain/rows';
+import type { Tier } from '../domain/enums';
+import type { GenerationResult } from '../generation/provider';
 import type { LaneClaim } from './items';
 import type { Db } from './client';
 import { unwrap } from './errors';
 
 export type { ConversationRecord } from '../domain/rows';
+
+/** Hex SHA-256 of a prompt, as `conversations.prompt_sha256` records it. */
+export function promptSha256(prompt: string): string {
+  return createHash('sha256').update(prompt).digest('hex');
+}
+
+/** What an item was rendered from: its scaffolding rows, template and tier. */
+export interface RenderedFrom {
+  persona: Pick<PersonaRow, 'id'>;
+  arc: Pick<EmotionalArcRow, 'id'>;
+  topic: Pick<TopicRow, 'id'>;
+  template: Pick<PromptTemplateRow, 'id' | 'version'>;
+  tier: Tier;
+}
+
+/** The conversation row of a generation: what it was rendered from, the prompt sent (hashed), and what came back. */
+export function conversationRecord(from: RenderedFrom, prompt: string, result: GenerationResult): ConversationRecord {
+  return {
+    persona_id: from.persona.id,
+    emotional_arc_id: from.arc.id,
+    training_topic_id: from.topic.id,
+    template_id: from.template.id,
+    tier: from.tier,
+    conversation: result.conversation,
+    turn_count: result.conversation.turns.length,
+    model: result.model,
+    generator: result.generator,
+    is_synthetic: result.isSynthetic,
+    input_tokens: result.inputTokens,
+    output_tokens: result.outputTokens,
+    cache_creation_input_tokens: result.cacheCreationInputTokens,
+    cache_read_input_tokens: result.cacheReadInputTokens,
+    cost_usd: result.costUsd,
+    template_version: from.template.version,
+    prompt_sha256: promptSha256(prompt),
+  };
+}
 
 /**
  * Stores the conversation and completes its item in one transaction (the
