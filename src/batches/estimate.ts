@@ -1,6 +1,4 @@
 import type { Config } from '../config';
-import type { Db } from '../db/client';
-import { parameterSetsFromJob } from './from-job';
 import { itemCount, type StartBatchRequest } from '../domain/batch-request';
 import { MAX_ITEMS_PER_BATCH } from '../domain/limits';
 import { BulkgenError } from '../errors';
@@ -45,14 +43,4 @@ export function estimateBatch(config: EstimateConfig, req: StartBatchRequest): B
   const count = itemCount(req);
   if (count > MAX_ITEMS_PER_BATCH) throw new BulkgenError('TOO_MANY_ITEMS', { max: MAX_ITEMS_PER_BATCH, count });
   return estimateItems(config, count, req.concurrentProcessing);
-}
-
-/**
- * {@link estimateBatch} that also sizes a `fromJob` request: the other job's items of those
- * statuses, read as submission reads them (so the same 422, 409 and 400 refusals).
- */
-export async function estimateStart(deps: { db: Db; config: EstimateConfig }, req: StartBatchRequest): Promise<BatchEstimate> {
-  if (!req.fromJob) return estimateBatch(deps.config, req);
-  const sets = await parameterSetsFromJob(deps.db, req.fromJob);
-  return estimateItems(deps.config, sets.length, req.concurrentProcessing);
 }

@@ -1,6 +1,6 @@
 import type { FastifyRouteSchemaDef } from 'fastify/types/schema';
 import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { estimateStart } from '../../batches/estimate';
+import { estimateItems } from '../../batches/estimate';
 import { submitParsedBatch } from '../../batches/submit';
 import type { z } from 'zod';
 import { getJob } from '../../db/jobs';
@@ -101,8 +101,9 @@ export const batchRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
     },
     async (request) => {
       const body = request.body as unknown as StartBatchRequest;
-      const [estimate, plan] = await Promise.all([estimateStart(deps, body), planBatch(deps, body)]);
-      return { ...estimate, plan };
+      // The plan reads a fromJob body's items once and counts them; the quick figures are the POST's, for that count.
+      const plan = await planBatch(deps, body);
+      return { ...estimateItems(deps.config, plan.totalItems, body.concurrentProcessing), plan };
     },
   );
 
