@@ -15,6 +15,7 @@ import type { BatchProvider } from '../src/generation/batch/provider-batch';
 import type { ControlActivities, ItemActivities, ProviderBatchActivities, ProviderBatchSettings } from '../workflows/contract';
 import { createProviderBatchActivities } from './provider-batches';
 import type { ItemChainDeps } from './process-item';
+import { JobCancellations } from './job-cancels';
 import { processLane } from './process-lane';
 
 /** What the activities need; tests and the worker pass real ones. */
@@ -69,6 +70,8 @@ export function createActivities(deps: ActivityDeps): BatchActivities {
   const { itemMetrics } = deps;
   // What every item chain gets (a lane hands it to each of its items).
   const chainDeps: ItemChainDeps = { db, generator, scaffolding, rateLimiter, itemMetrics };
+  // This worker's running lanes by job: a job's cancel, heard by one of them, reaches all of them at once.
+  const jobCancels = new JobCancellations();
   const batches = deps.providerBatch;
   const providerBatchActivities = batches
     ? createProviderBatchActivities({
@@ -112,7 +115,7 @@ export function createActivities(deps: ActivityDeps): BatchActivities {
     /** See `processLane`. */
     async processLane(input) {
       return processLane(
-        { ...chainDeps, infraOutageBudgetMs: deps.infraOutageBudgetMs ?? DEFAULTS.infraOutageBudgetMs },
+        { ...chainDeps, infraOutageBudgetMs: deps.infraOutageBudgetMs ?? DEFAULTS.infraOutageBudgetMs, jobCancels },
         {
           ...input,
           maxInvalidOutputAttempts: input.maxInvalidOutputAttempts ?? deps.maxInvalidOutputAttempts,

@@ -12,7 +12,8 @@ export interface CountedAttempt {
  * Runs one attempt of an item chain and counts how it ended in `metrics` (nothing when absent):
  * - it completed or failed its item: that outcome, with the attempt's wall time (from the claim,
  *   or for a lane's item from right after its claim, to the outcome; rate-limit waits included);
- * - the workflow cancelled it (`cancelRequested`): `cancelled`, with its wall time;
+ * - the workflow cancelled it (`cancelRequested`, or `jobCancelled` when given: its lane heard of its job's cancel
+ *   from another lane): `cancelled`, with its wall time;
  * - anything else thrown (a retryable error, a heartbeat timeout, a worker shutdown): an attempt
  *   error, since Temporal runs the item again (when the retries run out, the workflow fails the
  *   item through `settleItems`, which counts it then);
@@ -22,6 +23,7 @@ export interface CountedAttempt {
 export async function timeItemAttempt<R extends CountedAttempt>(
   metrics: ItemMetricsRecorder | undefined,
   attempt: () => Promise<R>,
+  jobCancelled: () => boolean = () => Context.current().cancellationDetails?.cancelRequested === true,
 ): Promise<R> {
   if (!metrics) return attempt();
   const started = performance.now();
@@ -31,8 +33,7 @@ export async function timeItemAttempt<R extends CountedAttempt>(
     if (!result.alreadyEnded) metrics.recordItem(result.outcome, seconds());
     return result;
   } catch (err) {
-    if (err instanceof CancelledFailure && Context.current().cancellationDetails?.cancelRequested)
-      metrics.recordItem('cancelled', seconds());
+    if (err instanceof CancelledFailure && jobCancelled()) metrics.recordItem('cancelled', seconds());
     else metrics.recordAttemptError();
     throw err;
   }

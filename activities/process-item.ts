@@ -13,6 +13,7 @@ import type { ProcessItemResult } from '../workflows/contract';
 import { renderItem } from '../src/scaffolding/render-item';
 import { permanentFailureMessage, toRetryable } from './item-failures';
 import { timeItemAttempt } from './item-metrics';
+import type { LaneCancellation } from './job-cancels';
 import { OutageOutlastsActivity, waitOutOutage, type OutagePolicy } from './outage';
 
 /** Input of the item chain: ids only. */
@@ -21,6 +22,8 @@ export interface ProcessItemInput {
   itemId: string;
   /** Attempts whose output fails the schema before the item fails (default 3). */
   maxInvalidOutputAttempts?: number;
+  /** What cancels the item's slot wait and request, and tells a cancel of its job: its lane's; default the activity's own. */
+  cancellation?: Pick<LaneCancellation, 'signal' | 'jobCancelled'>;
 }
 
 /** What one chain attempt did: its result, and whether the item had ended before it (a retry found it so: nothing was done). */
@@ -43,8 +46,10 @@ export async function processItemChain(
   claimed: BatchItemRow,
   persist?: PersistConversation,
 ): Promise<ProcessItemResult> {
-  const { alreadyEnded: _alreadyEnded, ...result } = await timeItemAttempt(deps.itemMetrics, () =>
-    runItemChain(deps, input, claimed, persist),
+  const { alreadyEnded: _alreadyEnded, ...result } = await timeItemAttempt(
+    deps.itemMetrics,
+    () => runItemChain(deps, input, claimed, persist),
+    input.cancellation?.jobCancelled,
   );
   return result;
 }
@@ -70,6 +75,7 @@ async function runItemChain(
   persist: PersistConversation = (itemId, record) => completeItemWithConversation(deps.db, itemId, record),
 ): Promise<ItemChainResult> {
   const ctx = Context.current();
+  const signal = input.cancellation?.signal ?? ctx.cancellationSignal;
   const { outage } = deps;
   const dbCall = <T>(what: string, run: () => Promise<T>): Promise<T> => (outage ? waitOutOutage(what, outage, run) : run());
   if (item.status === 'completed') {
@@ -97,7 +103,7 @@ async function runItemChain(
         // well under this activity's start-to-close timeout (10 minutes).
         phase = 'waiting for a rate-limit slot';
         const limiter = deps.rateLimiter;
-        await dbCall('rate-limit slot', () => limiter.waitForSlot(ctx.cancellationSignal));
+        await dbCall('rate-limit slot', () => limiter.waitForSlot(signal));
         phase = 'generating';
       }
       result = await deps.generator.generate({
@@ -109,7 +115,7 @@ async function runItemChain(
         topic,
         tier: item.tier,
         attempt: ctx.info.attempt,
-        signal: ctx.cancellationSignal,
+        signal,
       });
     } finally {
       clearInterval(heartbeat);
@@ -119,7 +125,7 @@ async function runItemChain(
     );
     return { outcome: 'completed', position: item.position, conversationId, costUsd: result.costUsd };
   } catch (err) {
-    if (ctx.cancellationSignal.aborted || isAbortError(err)) {
+    if (signal.aborted || isAbortError(err)) {
       throw new CancelledFailure(`item ${item.position} cancelled while ${phase}`);
     }
     // The database's fault, not the item's: the lane holds the item, or Temporal retries it (outage budget spent).

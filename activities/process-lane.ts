@@ -3,6 +3,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { completeItemAndClaimNext } from '../src/db/conversations';
 import { claimLaneItem, type LaneClaim } from '../src/db/items';
 import type { ProcessLaneInput, ProcessLaneResult } from '../workflows/contract';
+import type { JobCancellations, LaneCancellation } from './job-cancels';
 import { OutageOutlastsActivity, waitOutOutage } from './outage';
 import { processItemChain, type ItemChainDeps, type PersistConversation } from './process-item';
 
@@ -28,13 +29,33 @@ const DEADLINE_MARGIN_MS = 30_000;
  * error throws the lane; Temporal retries it with backoff, and the retry
  * skips the ended items, redoes the one that failed (so its attempt number
  * is its own) and holds the rest, which the workflow starts in a fresh
- * lane. Cancellation (delivered by the heartbeat after each item and during
- * generation) throws at once; the workflow asks the database what ended.
+ * lane. A cancel of the job (delivered by the heartbeat after each item and
+ * during generation, or by another lane of the job on this worker: see
+ * `JobCancellations`) stops the running item's request at once and ends the
+ * lane as a pause does: what it finished, and the rest held (the running item
+ * stays processing; the workflow's end cancels it). Any other cancellation (a
+ * worker shutdown, a timeout) throws, and the lane runs again.
  */
 export async function processLane(
-  laneDeps: ItemChainDeps & { infraOutageBudgetMs?: number },
+  laneDeps: ItemChainDeps & { infraOutageBudgetMs?: number; jobCancels?: JobCancellations },
   input: ProcessLaneInput,
 ): Promise<ProcessLaneResult> {
+  const ctx = Context.current();
+  const { jobCancels, ...rest } = laneDeps;
+  const cancellation = jobCancels?.enter(input.jobId, ctx.cancellationSignal, () => ctx.cancellationDetails?.cancelRequested === true);
+  try {
+    return await runLane(rest, input, cancellation);
+  } finally {
+    cancellation?.leave();
+  }
+}
+
+async function runLane(
+  laneDeps: ItemChainDeps & { infraOutageBudgetMs?: number },
+  input: ProcessLaneInput,
+  cancellation: LaneCancellation | undefined,
+): Promise<ProcessLaneResult> {
+  const jobCancelled = () => cancellation?.jobCancelled() ?? false;
   const ctx = Context.current();
   const started = Date.now();
   const { infraOutageBudgetMs, ...chainDeps } = laneDeps;
@@ -57,6 +78,7 @@ export async function processLane(
   let claimedAhead: { claim: LaneClaim | undefined } | undefined;
   for (let i = 0; i < input.itemIds.length; i++) {
     const itemId = input.itemIds[i]!;
+    if (jobCancelled()) return end(i);
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`lane cancelled before item ${i + 1} of ${input.itemIds.length}`);
     // A retry is about the item that failed: it runs that one and holds the others.
     const retrying = ctx.info.attempt > 1;
@@ -81,12 +103,13 @@ export async function processLane(
             claimedAhead = { claim: next };
             return conversationId;
           };
-    const chainInput = { jobId: input.jobId, itemId, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts };
+    const chainInput = { jobId: input.jobId, itemId, maxInvalidOutputAttempts: input.maxInvalidOutputAttempts, cancellation };
     let result;
     try {
       result = await processItemChain(deps, chainInput, claim.item, persist);
     } catch (err) {
       if (err instanceof OutageOutlastsActivity) return end(i);
+      if (err instanceof CancelledFailure && jobCancelled()) return end(i);
       throw err;
     }
     results.push({ ...result, id: itemId });

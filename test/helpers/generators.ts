@@ -8,6 +8,8 @@ export interface GeneratorObservations {
   /** Max in flight since the last `resetMax()`. */
   resetMax(): void;
   aborted: string[];
+  /** When each abort was seen (Date.now), in the order of `aborted`. */
+  abortedAt: number[];
   /** Items inside `generate` right now. */
   active: Set<string>;
   /** Mean latency of the next calls (ms). */
@@ -30,6 +32,7 @@ export function observedGenerator(opts: { latencyMs: number; failureRate?: numbe
     inFlight: 0,
     maxInFlight: 0,
     aborted: [],
+    abortedAt: [],
     resetMax() {
       seen.maxInFlight = seen.inFlight;
     },
@@ -44,7 +47,10 @@ export function observedGenerator(opts: { latencyMs: number; failureRate?: numbe
         seen.active.add(req.itemId);
         seen.inFlight++;
         seen.maxInFlight = Math.max(seen.maxInFlight, seen.inFlight);
-        const onAbort = () => seen.aborted.push(req.itemId);
+        const onAbort = () => {
+          seen.aborted.push(req.itemId);
+          seen.abortedAt.push(Date.now());
+        };
         if (req.signal.aborted) onAbort();
         else req.signal.addEventListener('abort', onAbort, { once: true });
         try {

@@ -1,6 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cancelSignal, pauseSignal, progressQuery, resumeSignal } from '../../workflows/messages';
+import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal } from '../../workflows/messages';
 import { byStatus, conversationCount, itemRows, jobRow, submit, type Harness } from '../helpers/batches';
 import { seedIds, startTestWorker, testClient, testConfig, testDb, waitFor, type TestWorker } from '../helpers/env';
 import { observedGenerator } from '../helpers/generators';
@@ -96,6 +96,47 @@ describe('pause, resume and cancel', () => {
     expect(description.status.name).toBe('CANCELLED');
     const job = await jobRow(h.db, s.jobId);
     await expectCancelled(s.jobId, inFlight, job.successful_items);
+  });
+
+  it("cancel reaches all of a batch's lanes on a worker at once; they end holding their items, not cancelled one by one", async () => {
+    seen.latencyMs = 20_000;
+    const s = await submit(h, body(12, 1));
+    const handle = h.client.workflow.getHandle(s.workflowId);
+    // Lanes started ~100 ms apart, so their heartbeats (which carry a cancel to each) fall at different moments.
+    for (let lanes = 1; lanes <= 6; lanes++) {
+      if (lanes > 1) await handle.signal(setConcurrencySignal, { concurrency: lanes });
+      await waitFor(async () => seen.active.size === lanes, 15_000, `${lanes} items generating`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const inFlight = [...seen.active];
+    const abortsBefore = seen.aborted.length;
+    await handle.signal(cancelSignal);
+    const result = await handle.result();
+    expect(result.status).toBe('cancelled');
+    await expectCancelled(s.jobId, inFlight, result.successful);
+
+    // The first lane to hear the cancel (on its heartbeat) aborted the other five in the same moment: without
+    // it each would wait for its own next heartbeat (up to the 300 ms throttle apart).
+    const abortTimes = seen.abortedAt.slice(abortsBefore);
+    expect(abortTimes).toHaveLength(6);
+    expect(Math.max(...abortTimes) - Math.min(...abortTimes)).toBeLessThan(50);
+    // Each lane answered by completing, its running item held (then cancelled by the workflow's end), so the
+    // workflow needed no activity to ask the database what the cancelled lanes had done.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const scheduled = new Map<string, string>();
+    for (const e of events) {
+      const a = e.activityTaskScheduledEventAttributes;
+      if (a) scheduled.set(String(e.eventId), a.activityType!.name!);
+    }
+    const lanesEnded = { completed: 0, canceled: 0 };
+    for (const e of events) {
+      if (scheduled.get(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)) === 'processLane') lanesEnded.completed++;
+      if (scheduled.get(String(e.activityTaskCanceledEventAttributes?.scheduledEventId)) === 'processLane') lanesEnded.canceled++;
+    }
+    expect(lanesEnded.canceled).toBe(0);
+    expect(lanesEnded.completed).toBe([...scheduled.values()].filter((n) => n === 'processLane').length);
+    expect([...scheduled.values()]).not.toContain('settleItems');
+    seen.latencyMs = 400;
   });
 
   it('resume of a cancelled job is ignored by the workflow', async () => {
