@@ -57,6 +57,22 @@ describe('recorded histories replay against the workflow code of today', () => {
     for (const f of ['completed.json', 'paused-resumed.json', 'cancelled.json', 'stop-policy.json']) expect(patchIds(f)).toEqual([]);
   });
 
+  it("a cancel ends without a sync before finalizeJob behind patched('cancel-ends-without-sync'); the older cancelled history syncs and replays", () => {
+    const activitiesAfterCancel = (file: string) => {
+      const events = readHistory(file).events!;
+      const signalAt = events.findIndex((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'cancel');
+      return events
+        .slice(signalAt)
+        .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
+        .filter(Boolean);
+    };
+    expect(patchIds('cancel-without-sync.json')).toEqual(['spend-cap', 'cancel-ends-without-sync']);
+    // Its lanes ended holding their items (they completed: no settle activity), and the row is written once, at the end.
+    expect(activitiesAfterCancel('cancel-without-sync.json')).toEqual(['finalizeJob']);
+    expect(activitiesAfterCancel('cancelled.json')).toContain('syncJob');
+    expect(patchIds('cancelled.json')).toEqual([]);
+  });
+
   it('replays every file with no determinism error', async () => {
     const histories = files.map((file) => ({ workflowId: file, history: readHistory(file) }));
     const errors: string[] = [];
