@@ -1,10 +1,9 @@
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { DEFAULTS } from '../src/config';
 import type { Db } from '../src/db/client';
 import { writeCheckpoint } from '../src/db/checkpoints';
-import { cancelOpenItems, countItems, pageQueuedItems, settleItems } from '../src/db/items';
-import { findJob, updateJob } from '../src/db/jobs';
+import { pageQueuedItems, settleItems } from '../src/db/items';
+import { finalizeJobRow, findJob, updateJob } from '../src/db/jobs';
 import { getJobCost } from '../src/export/job-costs';
 import type { RateLimit } from '../src/rate-limit/limit';
 import { createRateLimiter } from '../src/rate-limit/limiter';
@@ -139,31 +138,9 @@ export function createActivities(deps: ActivityDeps): BatchActivities {
       await writeCheckpoint(db, input);
     },
 
-    /**
-     * Ends the job: cancels every item that has not ended, then writes the
-     * final status, counters and `completed_at`, then the 'finish' checkpoint.
-     */
-    async finalizeJob(input) {
-      Context.current().heartbeat();
-      await cancelOpenItems(db, input.jobId);
-      const cancelled = await countItems(db, input.jobId, 'cancelled');
-      await updateJob(db, input.jobId, {
-        status: input.status,
-        successful_items: input.successful,
-        failed_items: input.failed,
-        completed_items: input.successful + input.failed,
-        cancelled_items: cancelled,
-        estimated_time_remaining: 0,
-        completed_at: new Date().toISOString(),
-        error_message: input.errorMessage ?? null,
-      });
-      await writeCheckpoint(db, {
-        ...input.checkpoint,
-        jobId: input.jobId,
-        reason: 'finish',
-        counters: { ...input.checkpoint.counters, cancelled },
-      });
-      return { cancelled };
+    /** Ends the job in one transaction (`finalize_batch_job`): open items cancelled, the final row, the 'finish' checkpoint. */
+    async finalizeJob({ jobId, ...end }) {
+      return { cancelled: await finalizeJobRow(db, jobId, end) };
     },
   };
 }

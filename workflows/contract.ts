@@ -6,7 +6,7 @@
  */
 import type { ErrorHandling, ExecutionMode, JobStatus, Tier } from '../src/domain/enums';
 import type { ItemOutcome, ItemRef } from '../src/domain/items';
-import type { CheckpointInput, JobPatch } from '../src/domain/job-writes';
+import type { CheckpointInput, JobEnd, JobPatch } from '../src/domain/job-writes';
 
 export type { ItemOutcome, ItemRef } from '../src/domain/items';
 
@@ -32,6 +32,14 @@ export interface BatchRunOptions {
   maxLaneSize?: number;
   /** Lanes of fast items are sized to last about this long (default 4000 ms): see `BatchState.laneSize`. */
   laneTargetMs?: number;
+  /**
+   * With lanes sized by the window (`patched('lanes-by-window')`), a lane lasts at least this long per slot of
+   * the window (default 100 ms; at most `maxLaneMs` in all): a job starts about 1000 / this many lanes a second
+   * at any concurrency.
+   */
+  laneMsPerSlot?: number;
+  /** Longest a lane is sized to last (default 20,000 ms). */
+  maxLaneMs?: number;
 }
 
 /** State carried across continue-as-new besides cursor and counters. */
@@ -164,13 +172,8 @@ export interface SyncJobInput {
 }
 
 /** Input of `finalizeJob`: the job's end, written once the workflow is done. */
-export interface FinalizeJobInput {
+export interface FinalizeJobInput extends JobEnd {
   jobId: string;
-  status: Extract<JobStatus, 'completed' | 'failed' | 'cancelled'>;
-  successful: number;
-  failed: number;
-  errorMessage?: string;
-  checkpoint: Omit<CheckpointInput, 'reason' | 'jobId'>;
 }
 
 /** How an item ended, as the workflow counts it. */

@@ -901,6 +901,19 @@ export type Database = {
         }
         Returns: Json
       }
+      finalize_batch_job: {
+        Args: {
+          p_counters: Json
+          p_cursor_position: number
+          p_error_message?: string
+          p_failed: number
+          p_job: string
+          p_run_id: string
+          p_status: string
+          p_successful: number
+        }
+        Returns: number
+      }
       import_scaffolding: { Args: { p_rows: Json }; Returns: Json }
       job_parameter_sets: {
         Args: { p_job_id: string; p_statuses: string[] }

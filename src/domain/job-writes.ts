@@ -24,3 +24,13 @@ export interface CheckpointInput {
   counters: Record<string, number>;
   reason: CheckpointReason;
 }
+
+/** What a job's end writes (`finalize_batch_job`): its final status and counters, and the 'finish' checkpoint. */
+export interface JobEnd {
+  status: Extract<JobStatus, 'completed' | 'failed' | 'cancelled'>;
+  successful: number;
+  failed: number;
+  errorMessage?: string;
+  /** The run that ends the job, where it stood, its counters. */
+  checkpoint: Omit<CheckpointInput, 'reason' | 'jobId'>;
+}

@@ -199,4 +199,5 @@ export const REQUIRED_FUNCTIONS = [
   'claim_provider_chunk',
   'mark_provider_chunk_submitted',
   'requeue_provider_items',
+  'finalize_batch_job',
 ] as const;

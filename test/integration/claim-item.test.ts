@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/client';
 import { completeItemAndClaimNext, type ConversationRecord } from '../../src/db/conversations';
 import { claimLaneItem, failItem } from '../../src/db/items';
+import { finalizeJobRow } from '../../src/db/jobs';
 import type { BatchItemRow, TablesUpdate } from '../../src/domain/rows';
 import { seedIds, testDb } from '../helpers/env';
 
@@ -133,5 +134,61 @@ describe('claim_batch_item: a lane starts an item only while its job lets items 
     const { items } = await job(2, { status: 'processing' });
     await expect(completeItemAndClaimNext(db, '00000000-0000-4000-8000-000000000000', record(), items[1]!.id, T)).rejects.toThrow();
     expect(await item(items[1]!.id)).toMatchObject({ status: 'queued', started_at: null });
+  });
+
+  it('finalize_batch_job ends a job in one call: open items cancelled, the final row, one finish checkpoint; a second call changes nothing', async () => {
+    const { jobId, items } = await job(4, { status: 'processing' });
+    await claimLaneItem(db, items[0]!.id, T);
+    await completeItemAndClaimNext(db, items[0]!.id, record(), items[1]!.id, T);
+    await failItem(db, items[2]!.id, 'failed (test)');
+    // items[1] is processing (claimed ahead), items[3] queued: both are cancelled.
+    const end = {
+      status: 'cancelled' as const,
+      successful: 1,
+      failed: 1,
+      checkpoint: { runId: 'run-finalize-test', cursorPosition: 4, counters: { successful: 1, failed: 1 } },
+    };
+    expect(await finalizeJobRow(db, jobId, end)).toBe(2);
+    const row = (await db.from('batch_jobs').select('*').eq('id', jobId).single()).data!;
+    expect(row).toMatchObject({
+      status: 'cancelled',
+      successful_items: 1,
+      failed_items: 1,
+      completed_items: 2,
+      cancelled_items: 2,
+      estimated_time_remaining: 0,
+      error_message: null,
+    });
+    expect(row.completed_at).not.toBeNull();
+    const statuses = await Promise.all(items.map(async (i) => (await item(i.id)).status));
+    expect(statuses).toEqual(['completed', 'cancelled', 'failed', 'cancelled']);
+    const checkpoints = async () =>
+      (await db.from('batch_checkpoints').select('reason, run_id, cursor_position, counters').eq('job_id', jobId)).data!;
+    expect(await checkpoints()).toEqual([
+      { reason: 'finish', run_id: 'run-finalize-test', cursor_position: 4, counters: { successful: 1, failed: 1, cancelled: 2 } },
+    ]);
+
+    // The activity retried after its reply was lost: the same answer, one checkpoint, completed_at as the first call wrote it.
+    expect(await finalizeJobRow(db, jobId, { ...end, status: 'completed' })).toBe(2);
+    const again = (await db.from('batch_jobs').select('status, completed_at').eq('id', jobId).single()).data!;
+    expect(again).toEqual({ status: 'cancelled', completed_at: row.completed_at });
+    expect(await checkpoints()).toHaveLength(1);
+  });
+
+  it('finalize_batch_job writes the error message of a failed job, and refuses an unknown job id', async () => {
+    const { jobId } = await job(2, { status: 'processing' });
+    const end = {
+      status: 'failed' as const,
+      successful: 0,
+      failed: 0,
+      errorMessage: "error handling 'stop': item 1 failed",
+      checkpoint: { runId: 'run-failed-test', cursorPosition: 0, counters: { successful: 0, failed: 0 } },
+    };
+    expect(await finalizeJobRow(db, jobId, end)).toBe(2);
+    expect((await db.from('batch_jobs').select('status, error_message').eq('id', jobId).single()).data).toEqual({
+      status: 'failed',
+      error_message: "error handling 'stop': item 1 failed",
+    });
+    await expect(finalizeJobRow(db, '00000000-0000-4000-8000-000000000000', end)).rejects.toThrow(/unknown batch job id/);
   });
 });
