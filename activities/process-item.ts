@@ -22,8 +22,11 @@ export interface ProcessItemInput {
   itemId: string;
   /** Attempts whose output fails the schema before the item fails (default 3). */
   maxInvalidOutputAttempts?: number;
-  /** What cancels the item's slot wait and request, and tells a cancel of its job: its lane's; default the activity's own. */
-  cancellation?: Pick<LaneCancellation, 'signal' | 'jobCancelled'>;
+  /**
+   * What cancels the item's slot wait and request, tells a cancel of its job and how often to heartbeat: its
+   * lane's; default the activity's own signal, heartbeats every 200 ms.
+   */
+  cancellation?: Pick<LaneCancellation, 'signal' | 'jobCancelled' | 'heartbeatEveryMs'>;
 }
 
 /** What one chain attempt did: its result, and whether the item had ended before it (a retry found it so: nothing was done). */
@@ -94,7 +97,7 @@ async function runItemChain(
     const { template, persona, arc, topic, prompt, cachePrefix } = await renderItem(deps.scaffolding, item, dbCall);
     // Heartbeats (which deliver cancellation) only while the slot wait and generation last: a fast item costs the
     // server no extra write. A waiting item must heartbeat, or cancelling its batch would not reach it.
-    const heartbeat = setInterval(() => ctx.heartbeat({ phase }), HEARTBEAT_EVERY_MS);
+    const heartbeat = setInterval(() => ctx.heartbeat({ phase }), input.cancellation?.heartbeatEveryMs() ?? HEARTBEAT_EVERY_MS);
     let result;
     try {
       if (deps.rateLimiter) {

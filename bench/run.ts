@@ -172,8 +172,11 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
   const worker = spawnWorker(ctx.env, queue, latencyMs);
   try {
     const config = { ...ctx.config, TEMPORAL_TASK_QUEUE: queue };
-    // BENCH_LANE_TARGET_MS tries another lane sizing (workflows/batch.ts, laneTargetMs).
-    const runOptions = process.env.BENCH_LANE_TARGET_MS ? { laneTargetMs: Number(process.env.BENCH_LANE_TARGET_MS) } : undefined;
+    // BENCH_LANE_TARGET_MS and BENCH_LANE_MS_PER_SLOT try another lane sizing (workflows/batch-state.ts, laneMs; 0 per
+    // slot sizes lanes as before lanes were sized by the window).
+    const laneEnv = { laneTargetMs: process.env.BENCH_LANE_TARGET_MS, laneMsPerSlot: process.env.BENCH_LANE_MS_PER_SLOT };
+    const laneOptions = Object.entries(laneEnv).filter(([, v]) => v !== undefined && v !== '');
+    const runOptions = laneOptions.length > 0 ? Object.fromEntries(laneOptions.map(([k, v]) => [k, Number(v)])) : undefined;
     const s = await submitBatch(
       { db: ctx.db, temporal: ctx.client, config },
       { name: `bench ${label}`, parameterSets: parameterSets(ctx, items), concurrentProcessing: concurrency },

@@ -23,6 +23,8 @@ export const DEFAULT_RUN_OPTIONS: Readonly<Required<BatchRunOptions>> = {
   maxItemAttempts: 5,
   maxLaneSize: 25,
   laneTargetMs: 4000,
+  laneMsPerSlot: 100,
+  maxLaneMs: 20_000,
 };
 
 /** Options with every default filled in. */
@@ -74,6 +76,11 @@ export class BatchState {
    * existed replay without it). Off, `maxCostUsd` is never looked at.
    */
   spendCapOn = false;
+  /**
+   * Lanes are sized by the window too (`laneMs`; the workflow's `patched('lanes-by-window')`): runs
+   * recorded before replay with lanes of `laneTargetMs` at any concurrency.
+   */
+  lanesByWindow = false;
   /** Why the job is paused when the spend cap paused it (cleared by a resume). */
   capReason: string | undefined;
   /** What this run's items cost, and how many reported a cost: the average sizes lanes near the cap. */
@@ -235,17 +242,31 @@ export class BatchState {
   }
 
   /**
-   * Items per lane. Slow items (over laneTargetMs / 2: every LLM call) go one per activity.
-   * Fast ones share a lane that lasts about `laneTargetMs`: the Temporal server and worker pay
-   * per activity, not per item, and a lane runs its items one after another, so it never waits
-   * for a neighbour. Near the end of a run or of the job, lanes shrink to what is left over the
-   * window (guided self-scheduling), so the last lanes end together and no slot idles through a
-   * long tail. 1 until the first results tell how long items take.
+   * How long a lane should last: `laneTargetMs` (4 s), or, with `lanesByWindow`, `laneMsPerSlot` (100 ms) per
+   * slot of the window when that is longer, up to `maxLaneMs` (20 s). Each lane costs the Temporal server and
+   * the worker an activity (dispatch, start, completion, a workflow task) and its slot the gap between two
+   * activities, whatever its items take; so a job runs about C / lane length lanes a second, and at concurrency
+   * 200 with 4 s lanes that was 50 activities a second, 1 per 2 s item (one per lane). By the window, a job
+   * starts at most about 10 lanes a second at any concurrency, and a window of 20 keeps 4 s lanes.
+   */
+  laneMs(): number {
+    const { laneTargetMs, laneMsPerSlot, maxLaneMs } = this.opts;
+    if (!this.lanesByWindow) return laneTargetMs;
+    return Math.max(laneTargetMs, Math.min(maxLaneMs, this.windowSize() * laneMsPerSlot));
+  }
+
+  /**
+   * Items per lane: as many as last about `laneMs()` (at most `maxLaneSize`); items slower than half of it go
+   * one per activity (every real model call at low concurrency). The Temporal server and worker pay per
+   * activity, not per item, and a lane runs its items one after another, so it never waits for a neighbour.
+   * Near the end of a run or of the job, lanes shrink to what is left over the window (guided
+   * self-scheduling), so the last lanes end together and no slot idles through a long tail. 1 until the
+   * first results tell how long items take.
    */
   laneSize(): number {
     if (this.itemMs === undefined) return 1;
-    const { maxLaneSize, laneTargetMs, itemsPerRun } = this.opts;
-    const target = Math.max(1, Math.min(maxLaneSize, Math.floor(laneTargetMs / Math.max(this.itemMs, 1))));
+    const { maxLaneSize, itemsPerRun } = this.opts;
+    const target = Math.max(1, Math.min(maxLaneSize, Math.floor(this.laneMs() / Math.max(this.itemMs, 1))));
     const left = this.held.length + Math.max(0, Math.min(itemsPerRun - this.takenThisRun, this.job.totalItems - this.cursor));
     return Math.max(1, Math.min(target, Math.ceil(left / this.windowSize()), this.itemsUnderSpendCap()));
   }

@@ -76,6 +76,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   state.loaded(await loadJob(jobId));
   // Runs recorded before the spend cap replay without it (no marker in their history).
   state.spendCapOn = patched('spend-cap');
+  // Runs recorded before lanes were sized by the window replay with lanes of `laneTargetMs`.
+  state.lanesByWindow = patched('lanes-by-window');
   writer.rowStatus = state.job.status;
   upsertSearchAttributes([
     { key: BatchTierKey, value: state.job.tier },

@@ -123,6 +123,23 @@ describe('lanes: fast items several to an activity one after another, slow items
     expect(await laneSizes(h, submitted.workflowId)).toEqual(Array(12).fill(1));
   });
 
+  it('at a wide window slow items share lanes sized by the window, one item at a time per slot, each once', async () => {
+    const gen = scriptedGenerator({ latencyMs: 300 });
+    await start(gen);
+    // laneTargetMs 200 alone would send these 300 ms items one per activity; 4 slots x 400 ms make 1.6 s lanes.
+    const { submitted, result, job, items } = await runToEnd(h, body(5, 4), { laneTargetMs: 200, laneMsPerSlot: 400 });
+    expect(result).toMatchObject({ status: 'completed', successful: 20, failed: 0 });
+    expect(job).toMatchObject({ status: 'completed', successful_items: 20, completed_items: 20 });
+    expect(byStatus(items)).toEqual({ completed: 20 });
+    expect([...gen.calls.values()].every((n) => n === 1)).toBe(true);
+    expect(gen.maxInFlight()).toBeLessThanOrEqual(4);
+    const sizes = await laneSizes(h, submitted.workflowId);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(20);
+    expect(sizes.slice(0, 4)).toEqual([1, 1, 1, 1]);
+    expect(Math.max(...sizes)).toBeGreaterThan(1);
+    expect(sizes.length).toBeLessThan(20);
+  });
+
   it('a transient failure retries only the failed item; the rest of its lane goes out again, every item counts once', async () => {
     let flakyItem: string | undefined;
     const gen = scriptedGenerator({

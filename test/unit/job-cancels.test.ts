@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JobCancellations } from '../../activities/job-cancels';
+import { heartbeatEveryMs, JobCancellations } from '../../activities/job-cancels';
 
 const JOB_A = '00000000-0000-4000-8000-00000000000a';
 const JOB_B = '00000000-0000-4000-8000-00000000000b';
@@ -74,5 +74,16 @@ describe('JobCancellations', () => {
     const l1 = cancels.enter(JOB_A, a1.signal, a1.cancelRequested);
     expect(l1.jobCancelled()).toBe(true);
     expect(l2.jobCancelled()).toBe(true);
+  });
+
+  it("a lane heartbeats every 200 ms up to 20 of its job's lanes here, then 10 ms a lane, at most every 2 s", () => {
+    expect([1, 20, 21, 50, 200, 400].map(heartbeatEveryMs)).toEqual([200, 200, 210, 500, 2000, 2000]);
+    const cancels = new JobCancellations();
+    const lanes = Array.from({ length: 50 }, () => activity()).map((a) => cancels.enter(JOB_A, a.signal, a.cancelRequested));
+    const other = cancels.enter(JOB_B, activity().signal, () => false);
+    expect(lanes[0]!.heartbeatEveryMs()).toBe(500);
+    expect(other.heartbeatEveryMs()).toBe(200);
+    for (const lane of lanes.slice(10)) lane.leave();
+    expect(lanes[0]!.heartbeatEveryMs()).toBe(200);
   });
 });

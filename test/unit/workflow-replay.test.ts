@@ -73,6 +73,18 @@ describe('recorded histories replay against the workflow code of today', () => {
     expect(patchIds('cancelled.json')).toEqual([]);
   });
 
+  it("lanes are sized by the window behind patched('lanes-by-window'): its recording has lanes the older rule would not make; no older file has the marker", () => {
+    expect(patchIds('lanes-by-window.json')).toEqual(['spend-cap', 'lanes-by-window']);
+    const laneSizes = readHistory('lanes-by-window.json')
+      .events!.map((e) => e.activityTaskScheduledEventAttributes)
+      .filter((a) => a?.activityType?.name === 'processLane')
+      .map((a) => (JSON.parse(Buffer.from(a!.input!.payloads![0]!.data!).toString('utf8')) as { itemIds: string[] }).itemIds.length);
+    // laneTargetMs 200 over 100 ms items: at most 2 a lane by the older rule; 1.2 s lanes by the window (3 x 400 ms).
+    expect(Math.max(...laneSizes)).toBeGreaterThan(2);
+    expect(laneSizes.reduce((a, b) => a + b, 0)).toBe(16);
+    for (const f of files.filter((f) => f !== 'lanes-by-window.json')) expect(patchIds(f)).not.toContain('lanes-by-window');
+  });
+
   it('replays every file with no determinism error', async () => {
     const histories = files.map((file) => ({ workflowId: file, history: readHistory(file) }));
     const errors: string[] = [];

@@ -202,6 +202,32 @@ describe('BatchState', () => {
     expect(fresh.laneSize()).toBe(1);
   });
 
+  it('sizes lanes by the window with lanesByWindow: 100 ms a slot, at least laneTargetMs, at most maxLaneMs', () => {
+    const { state } = makeState({ totalItems: 100_000, concurrency: 200 });
+    state.laneTimed(1, 2000);
+    // Without it (runs recorded before): 4000 ms / 2000 ms = 2 items at any concurrency.
+    expect(state.laneMs()).toBe(4000);
+    expect(state.laneSize()).toBe(2);
+    state.lanesByWindow = true;
+    // 200 slots x 100 ms = 20 s lanes: 10 items of 2 s.
+    expect(state.laneMs()).toBe(20_000);
+    expect(state.laneSize()).toBe(10);
+    // A window of 20 keeps 4 s lanes; 1,000 slots are held to 20 s.
+    state.setConcurrency(20);
+    expect(state.laneMs()).toBe(4000);
+    expect(state.laneSize()).toBe(2);
+    const wide = makeState({ totalItems: 100_000, concurrency: 200 }, { options: { maxLaneMs: 8000, laneMsPerSlot: 50 } }).state;
+    wide.lanesByWindow = true;
+    expect(wide.laneMs()).toBe(8000);
+    // Near the job's end lanes still shrink to what is left over the window: 600 left / 200 = 3.
+    state.setConcurrency(200);
+    state.cursor = 99_400;
+    expect(state.laneSize()).toBe(3);
+    // Items slower than half a lane go one per lane.
+    state.cursor = 0;
+    for (let i = 0; i < 10; i++) state.laneTimed(1, 30_000);
+    expect(state.laneSize()).toBe(1);
+  });
   it('held items go out first by position, and the cursor of the next run moves back to them', () => {
     const { state } = makeState({ totalItems: 20 });
     for (const p of [1, 2, 3, 4, 5, 6]) state.taken(ref(p));
