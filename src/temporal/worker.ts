@@ -3,6 +3,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type ActivityDeps } from '../../activities';
 import type { Config } from '../config';
 import { taskQueueRateLimit } from '../rate-limit/limit';
+import { bundleWorkflowsApart } from './bundle-workflows';
 
 /** Where the workflow code lives (bundled by the worker at start). */
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows', 'index.ts');
@@ -41,8 +42,10 @@ export function batchWorkerOptions(taskQueue: string): Partial<WorkerOptions> & 
  * workflow and activities. When `GENERATOR_MAX_REQUESTS_PER_SECOND` is set
  * (and `deps.rateLimit` is not), every provider request waits for a slot of
  * the task queue's limit in Postgres, shared by every worker on the queue
- * (`taskQueueRateLimit`). `workflowBundle` (a pre-built bundle path) skips
- * bundling, which tests use to start workers quickly.
+ * (`taskQueueRateLimit`). The workflow code is bundled in a child process
+ * (`bundleWorkflowsApart`: webpack's memory is not kept by the worker);
+ * `workflowBundlePath` (a pre-built bundle) skips bundling, which tests use
+ * to start workers quickly.
  */
 export async function createBatchWorker(
   config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE'> &
@@ -52,12 +55,19 @@ export async function createBatchWorker(
 ): Promise<Worker> {
   const taskQueue = extra.taskQueue ?? config.TEMPORAL_TASK_QUEUE;
   const rateLimit = deps.rateLimit ?? taskQueueRateLimit(taskQueue, config.GENERATOR_MAX_REQUESTS_PER_SECOND);
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  return Worker.create({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    ...batchWorkerOptions(taskQueue),
-    ...(extra.workflowBundlePath ? { workflowBundle: { codePath: extra.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ ...deps, rateLimit }),
-  });
+  const bundle = extra.workflowBundlePath
+    ? { codePath: extra.workflowBundlePath, remove: () => {} }
+    : await bundleWorkflowsApart(WORKFLOWS_PATH);
+  try {
+    const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+    return await Worker.create({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      ...batchWorkerOptions(taskQueue),
+      workflowBundle: { codePath: bundle.codePath },
+      activities: createActivities({ ...deps, rateLimit }),
+    });
+  } finally {
+    bundle.remove();
+  }
 }
