@@ -9,6 +9,7 @@
  *   --repeat N       durable/plain pairs of utilization and overhead (default 1): medians, every pair listed
  *   --coverage-items N  items of the coverage job (default 100000)
  *   --highconc-items N, --highconc-concurrency N, --highconc-latency MS   the highconc batch (default 4000, 200, 2000)
+ *   --only localmodel   the real local model (bench/local-model.ts; never by default): --localmodel-levels 1,2,4, --localmodel-items N
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,9 +28,10 @@ import { WORKER_NODE_FLAGS } from '../src/temporal/worker-flags';
 import { cpuSnapshot, cpuUsed } from './cpu';
 import { createBareJob, plainItemRunner } from './plain-item';
 import { createPgBossBatch, startPgBoss, type PgBossMode } from './pgboss';
+import { localModel } from './local-model';
 import { cancelSignal, pauseSignal, progressQuery } from '../workflows/messages';
 
-type Part = 'utilization' | 'overhead' | 'control' | 'scale' | 'api' | 'coverage' | 'highconc' | 'pgboss';
+type Part = 'utilization' | 'overhead' | 'control' | 'scale' | 'api' | 'coverage' | 'highconc' | 'pgboss' | 'localmodel';
 const ALL: Part[] = ['utilization', 'overhead', 'control', 'scale', 'api', 'coverage', 'highconc', 'pgboss'];
 
 const args = process.argv.slice(2);
@@ -164,6 +166,34 @@ async function throughput(db: Db, jobId: string): Promise<{ itemsPerSec: number;
     .eq('status', 'completed');
   const seconds = (Date.parse(last.data!.completed_at as string) - Date.parse(first.data!.started_at as string)) / 1000;
   return { itemsPerSec: (count ?? 0) / seconds, seconds, n: count ?? 0 };
+}
+
+/**
+ * Items in flight, second by second from the first claim (the mean over each second, from the items' started_at
+ * and completed_at): where a run's slots idle, at its start, its end or in between (a drain before continue-as-new).
+ */
+async function inFlightProfile(db: Db, jobId: string): Promise<number[]> {
+  const spans: Array<[number, number]> = [];
+  for (let from = 0; ; from += 1000) {
+    const { data, error } = await db
+      .from('batch_items')
+      .select('started_at, completed_at')
+      .eq('batch_job_id', jobId)
+      .order('position')
+      .range(from, from + 999);
+    if (error) throw new Error(error.message);
+    for (const r of data) if (r.started_at && r.completed_at) spans.push([Date.parse(r.started_at), Date.parse(r.completed_at)]);
+    if (data.length < 1000) break;
+  }
+  const t0 = Math.min(...spans.map(([a]) => a));
+  const seconds = Math.ceil((Math.max(...spans.map(([, b]) => b)) - t0) / 1000);
+  const busy = new Array<number>(seconds).fill(0);
+  for (const [a, b] of spans) {
+    for (let sec = Math.floor((a - t0) / 1000); sec * 1000 < b - t0; sec++) {
+      busy[sec]! += Math.min(b - t0, (sec + 1) * 1000) - Math.max(a - t0, sec * 1000);
+    }
+  }
+  return busy.map((ms) => Math.round(ms / 1000));
 }
 
 /** The durable path: submit through the product, a `bulkgen worker` process runs it. */
@@ -348,6 +378,8 @@ async function highconc(ctx: Ctx) {
   const limit = c / (l / 1000);
   const durable = await durableRun(ctx, HIGHCONC_ITEMS, l, 'highconc', c);
   const plain = await plainRun(ctx, HIGHCONC_ITEMS, l, c);
+  log(`  in flight, second by second from the first claim: durable ${(await inFlightProfile(ctx.db, durable.jobId)).join(' ')}`);
+  log(`  in flight, second by second from the first claim: plain ${(await inFlightProfile(ctx.db, plain.jobId)).join(' ')}`);
   const how = `items/s from the first item entering 'processing' to the last 'completed' (batch_items timestamps) / limit ${limit} items/s (concurrency ${c} / latency ${l} ms), ${HIGHCONC_ITEMS} items`;
   record('utilization_highconc', durable.itemsPerSec / limit, 'ratio', `durable (Temporal) ${how}; ${durable.seconds.toFixed(1)} s`);
   record(
@@ -720,6 +752,17 @@ async function main(): Promise<void> {
     if (only.includes('coverage')) await coverage(ctx);
     if (only.includes('highconc')) await highconc(ctx);
     if (only.includes('pgboss')) await pgboss(ctx);
+    if (only.includes('localmodel'))
+      await localModel({
+        ...ctx,
+        llamaPort: Number(port(24480)),
+        logDir: path.join(dataDir, 'logs'),
+        spawnWorker,
+        whileWorkerRuns,
+        stopWorker,
+        record,
+        log,
+      });
   } finally {
     await connection.close();
     await stack.stop();

@@ -25,14 +25,26 @@ export const DEFAULT_RUN_OPTIONS: Readonly<Required<BatchRunOptions>> = {
   laneTargetMs: 4000,
   laneMsPerSlot: 100,
   maxLaneMs: 20_000,
+  eventsPerRun: 3500,
+};
+
+/**
+ * Defaults that change with lanes sized by the window (`BatchState.sizeLanesByWindow`). A run drains its window
+ * before it continues-as-new, and each slot idles from its last lane's end to the run's end: with lanes of up to
+ * 20 s at concurrency 200, a run of 500 lanes (50 s of work) lost ~10 s that way. By the window, a run ends by its
+ * history (`eventsPerRun`), which its last lanes shrink towards, well before these bounds.
+ */
+export const WINDOW_RUN_DEFAULTS: Readonly<Pick<RunOptions, 'itemsPerRun' | 'lanesPerRun'>> = {
+  itemsPerRun: 20_000,
+  lanesPerRun: 2_000,
 };
 
 /** Options with every default filled in. */
 export type RunOptions = Required<BatchRunOptions>;
 
-/** The input's options over the defaults. */
-export function runOptions(options: BatchRunOptions | undefined): RunOptions {
-  const out = { ...DEFAULT_RUN_OPTIONS };
+/** The input's options over the defaults (`base`: `DEFAULT_RUN_OPTIONS`, or those with other defaults). */
+export function runOptions(options: BatchRunOptions | undefined, base: RunOptions = DEFAULT_RUN_OPTIONS): RunOptions {
+  const out = { ...base };
   for (const [key, value] of Object.entries(options ?? {}) as Array<[keyof RunOptions, number | undefined]>) {
     if (value !== undefined) out[key] = value;
   }
@@ -42,6 +54,8 @@ export function runOptions(options: BatchRunOptions | undefined): RunOptions {
 /** What the state needs from outside: the clock (the workflow's `Date.now`) and who hears status changes. */
 export interface BatchStateEnv {
   now: () => number;
+  /** Events in the run's history so far (the workflow's `workflowInfo().historyLength`); default 0. */
+  historyLength?: () => number;
   /** Called after each change of status (the workflow upserts its search attribute). */
   onStatus?: (status: JobStatus) => void;
 }
@@ -57,7 +71,9 @@ type FinalStatus = BatchResult['status'];
 export class BatchState {
   readonly jobId: string;
   readonly run: number;
-  readonly opts: RunOptions;
+  /** The run's options: the input's over the defaults (which `sizeLanesByWindow` changes). */
+  opts: RunOptions;
+  private readonly options: BatchRunOptions | undefined;
   readonly counters: BatchCounters;
   /** Settings of the job row, filled by `loadJob`. */
   readonly job: JobSettings = {
@@ -77,10 +93,19 @@ export class BatchState {
    */
   spendCapOn = false;
   /**
-   * Lanes are sized by the window too (`laneMs`; the workflow's `patched('lanes-by-window')`): runs
-   * recorded before replay with lanes of `laneTargetMs` at any concurrency.
+   * Lanes are sized by the window too (`laneMs`), runs are longer (`WINDOW_RUN_DEFAULTS`) and lanes shrink
+   * towards the run's end (`laneSize`): see `sizeLanesByWindow`.
    */
   lanesByWindow = false;
+
+  /**
+   * Turns on lanes sized by the window (the workflow's `patched('lanes-by-window')`; runs recorded before replay
+   * with lanes of `laneTargetMs` at any concurrency and the older run lengths). Call before the first lane.
+   */
+  sizeLanesByWindow(): void {
+    this.lanesByWindow = true;
+    this.opts = runOptions(this.options, { ...DEFAULT_RUN_OPTIONS, ...WINDOW_RUN_DEFAULTS });
+  }
   /** Why the job is paused when the spend cap paused it (cleared by a resume). */
   capReason: string | undefined;
   /** What this run's items cost, and how many reported a cost: the average sizes lanes near the cap. */
@@ -123,6 +148,7 @@ export class BatchState {
   constructor(input: BatchWorkflowInput, env: BatchStateEnv) {
     this.env = env;
     this.jobId = input.jobId;
+    this.options = input.options;
     this.opts = runOptions(input.options);
     this.run = input.carried?.run ?? 1;
     this.counters = { ...(input.counters ?? { successful: 0, failed: 0 }) };
@@ -236,9 +262,40 @@ export class BatchState {
     return !this.paused && rowStatus !== 'paused';
   }
 
-  /** The run has done its share: continue-as-new to keep the history bounded. */
+  /**
+   * The run has done its share: continue-as-new to keep the history bounded. By the window, also once its
+   * history reaches `eventsPerRun`, except when the rest of the job ends in this run (`endsInThisRun`).
+   */
   runIsFull(continueAsNewSuggested: boolean): boolean {
-    return this.takenThisRun >= this.opts.itemsPerRun || this.lanesThisRun >= this.opts.lanesPerRun || continueAsNewSuggested;
+    const { itemsPerRun, lanesPerRun, eventsPerRun } = this.opts;
+    if (this.lanesByWindow && this.endsInThisRun()) return false;
+    const full = this.takenThisRun >= itemsPerRun || this.lanesThisRun >= lanesPerRun || continueAsNewSuggested;
+    return full || (this.lanesByWindow && this.historyLength() >= eventsPerRun);
+  }
+
+  /**
+   * By the window: at most two items a slot are left to take, and the history has room for them (under twice
+   * `eventsPerRun`), so the job ends in this run rather than draining its window for a run of a few lanes: at
+   * concurrency 200 that is at most ~400 more lanes, ~2,500 events, well inside Temporal's limits (50,000).
+   */
+  private endsInThisRun(): boolean {
+    const left = this.held.length + Math.max(0, this.job.totalItems - this.cursor);
+    return left <= 2 * this.windowSize() && this.historyLength() < 2 * this.opts.eventsPerRun;
+  }
+
+  /** By the window: the lanes this run may still start before its history reaches `eventsPerRun`, at what its lanes cost so far. */
+  private lanesLeftInRun(): number {
+    const { lanesPerRun, eventsPerRun } = this.opts;
+    const byCount = Math.max(0, lanesPerRun - this.lanesThisRun);
+    if (this.endsInThisRun()) return byCount;
+    const events = this.historyLength();
+    // Events a lane costs (its activity's three, and its share of workflow tasks, pages and row writes): ~6 at first.
+    const perLane = this.lanesThisRun > 0 ? Math.max(3, events / this.lanesThisRun) : 6;
+    return Math.min(byCount, Math.max(0, Math.floor((eventsPerRun - events) / perLane)));
+  }
+
+  private historyLength(): number {
+    return this.env.historyLength?.() ?? 0;
   }
 
   /**
@@ -260,14 +317,16 @@ export class BatchState {
    * one per activity (every real model call at low concurrency). The Temporal server and worker pay per
    * activity, not per item, and a lane runs its items one after another, so it never waits for a neighbour.
    * Near the end of a run or of the job, lanes shrink to what is left over the window (guided
-   * self-scheduling), so the last lanes end together and no slot idles through a long tail. 1 until the
-   * first results tell how long items take.
+   * self-scheduling), so the last lanes end together and no slot idles through a long tail (by the window,
+   * what is left of a run counts its lanes left too). 1 until the first results tell how long items take.
    */
   laneSize(): number {
     if (this.itemMs === undefined) return 1;
     const { maxLaneSize, itemsPerRun } = this.opts;
     const target = Math.max(1, Math.min(maxLaneSize, Math.floor(this.laneMs() / Math.max(this.itemMs, 1))));
-    const left = this.held.length + Math.max(0, Math.min(itemsPerRun - this.takenThisRun, this.job.totalItems - this.cursor));
+    let left = this.held.length + Math.max(0, Math.min(itemsPerRun - this.takenThisRun, this.job.totalItems - this.cursor));
+    // By the window, the run's last lanes shrink too, so they end together and the drain before continue-as-new is short.
+    if (this.lanesByWindow) left = Math.min(left, this.lanesLeftInRun() * target);
     return Math.max(1, Math.min(target, Math.ceil(left / this.windowSize()), this.itemsUnderSpendCap()));
   }
 

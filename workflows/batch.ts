@@ -29,7 +29,11 @@ import { BatchStatusKey, BatchTierKey } from './search-attributes';
  */
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchResult> {
   assertJobId(input.jobId);
-  const state = new BatchState(input, { now: Date.now, onStatus: (s) => upsertSearchAttributes([{ key: BatchStatusKey, value: s }]) });
+  const state = new BatchState(input, {
+    now: Date.now,
+    historyLength: () => workflowInfo().historyLength,
+    onStatus: (s) => upsertSearchAttributes([{ key: BatchStatusKey, value: s }]),
+  });
   const { jobId, opts, counters } = state;
   const { processLane } = itemActivities(opts.maxItemAttempts);
   // Job-row writes must land even while the dispatch is being cancelled.
@@ -77,7 +81,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   // Runs recorded before the spend cap replay without it (no marker in their history).
   state.spendCapOn = patched('spend-cap');
   // Runs recorded before lanes were sized by the window replay with lanes of `laneTargetMs`.
-  state.lanesByWindow = patched('lanes-by-window');
+  if (patched('lanes-by-window')) state.sizeLanesByWindow();
   writer.rowStatus = state.job.status;
   upsertSearchAttributes([
     { key: BatchTierKey, value: state.job.tier },

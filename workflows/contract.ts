@@ -40,6 +40,11 @@ export interface BatchRunOptions {
   laneMsPerSlot?: number;
   /** Longest a lane is sized to last (default 20,000 ms). */
   maxLaneMs?: number;
+  /**
+   * With lanes sized by the window: history events a run is planned to (default 3,500, under the 4,096 at which
+   * Temporal suggests continue-as-new), so its last lanes shrink before it ends; see `BatchState.runIsFull`.
+   */
+  eventsPerRun?: number;
 }
 
 /** State carried across continue-as-new besides cursor and counters. */

@@ -208,7 +208,7 @@ describe('BatchState', () => {
     // Without it (runs recorded before): 4000 ms / 2000 ms = 2 items at any concurrency.
     expect(state.laneMs()).toBe(4000);
     expect(state.laneSize()).toBe(2);
-    state.lanesByWindow = true;
+    state.sizeLanesByWindow();
     // 200 slots x 100 ms = 20 s lanes: 10 items of 2 s.
     expect(state.laneMs()).toBe(20_000);
     expect(state.laneSize()).toBe(10);
@@ -217,7 +217,7 @@ describe('BatchState', () => {
     expect(state.laneMs()).toBe(4000);
     expect(state.laneSize()).toBe(2);
     const wide = makeState({ totalItems: 100_000, concurrency: 200 }, { options: { maxLaneMs: 8000, laneMsPerSlot: 50 } }).state;
-    wide.lanesByWindow = true;
+    wide.sizeLanesByWindow();
     expect(wide.laneMs()).toBe(8000);
     // Near the job's end lanes still shrink to what is left over the window: 600 left / 200 = 3.
     state.setConcurrency(200);
@@ -228,6 +228,42 @@ describe('BatchState', () => {
     for (let i = 0; i < 10; i++) state.laneTimed(1, 30_000);
     expect(state.laneSize()).toBe(1);
   });
+  it('by the window, runs end by their history (eventsPerRun), their last lanes shrink towards it, and a job about to end ends in its run', () => {
+    let events = 0;
+    const state = new BatchState({ jobId: JOB }, { now: () => 0, historyLength: () => events });
+    state.loaded(settings({ totalItems: 100_000, concurrency: 200 }));
+    expect([state.opts.lanesPerRun, state.opts.itemsPerRun]).toEqual([500, 5000]);
+    state.sizeLanesByWindow();
+    expect([state.opts.lanesPerRun, state.opts.itemsPerRun, state.opts.eventsPerRun]).toEqual([2000, 20_000, 3500]);
+    const given = makeState({}, { options: { lanesPerRun: 7 } }).state;
+    given.sizeLanesByWindow();
+    expect([given.opts.lanesPerRun, given.opts.itemsPerRun]).toEqual([7, 20_000]);
+
+    state.laneTimed(1, 2000);
+    state.lanesThisRun = 300;
+    events = 1500; // 5 events a lane so far: room for 400 more lanes of 10 items, 4,000 items over 200 slots
+    expect(state.laneSize()).toBe(10);
+    events = 3000; // 10 events a lane: room for 50 lanes, 500 items over 200 slots
+    expect(state.laneSize()).toBe(3);
+    events = 3450; // room for 4 lanes
+    expect(state.laneSize()).toBe(1);
+    expect(state.runIsFull(false)).toBe(false);
+    events = 3500;
+    expect(state.runIsFull(false)).toBe(true);
+    // 400 items left (2 a slot): the job ends in this run, lanes sized by what is left of the job.
+    state.cursor = 99_600;
+    expect(state.runIsFull(false)).toBe(false);
+    expect(state.runIsFull(true)).toBe(false);
+    expect(state.laneSize()).toBe(2);
+    // ... unless the history is already twice its budget.
+    events = 7000;
+    expect(state.runIsFull(false)).toBe(true);
+    // Without lanes by the window the history is not looked at.
+    const older = new BatchState({ jobId: JOB }, { now: () => 0, historyLength: () => 9000 });
+    older.loaded(settings({ totalItems: 100_000, concurrency: 200 }));
+    expect(older.runIsFull(false)).toBe(false);
+  });
+
   it('held items go out first by position, and the cursor of the next run moves back to them', () => {
     const { state } = makeState({ totalItems: 20 });
     for (const p of [1, 2, 3, 4, 5, 6]) state.taken(ref(p));
