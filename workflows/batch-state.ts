@@ -71,8 +71,8 @@ type FinalStatus = BatchResult['status'];
 export class BatchState {
   readonly jobId: string;
   readonly run: number;
-  /** The run's options: the input's over the defaults (which `sizeLanesByWindow` changes). */
-  opts: RunOptions;
+  /** The run's options: the input's over the defaults (which `sizeLanesByWindow` changes, in place). */
+  readonly opts: RunOptions;
   private readonly options: BatchRunOptions | undefined;
   readonly counters: BatchCounters;
   /** Settings of the job row, filled by `loadJob`. */
@@ -104,7 +104,7 @@ export class BatchState {
    */
   sizeLanesByWindow(): void {
     this.lanesByWindow = true;
-    this.opts = runOptions(this.options, { ...DEFAULT_RUN_OPTIONS, ...WINDOW_RUN_DEFAULTS });
+    Object.assign(this.opts, runOptions(this.options, { ...DEFAULT_RUN_OPTIONS, ...WINDOW_RUN_DEFAULTS }));
   }
   /** Why the job is paused when the spend cap paused it (cleared by a resume). */
   capReason: string | undefined;
