@@ -19,6 +19,8 @@ COPY tsconfig.json ./
 
 USER node
 
-# A V8 heap cap keeps the worker's memory to what it holds (V8 otherwise grows the heap lazily:
-# ~520 MB RSS at 5,000 items uncapped, ~370 MB capped at 160 MB, same throughput; see README, Benchmarks).
-CMD ["node", "--max-old-space-size=192", "bin/bulkgen.js", "worker"]
+# Heap caps keep the worker's memory to what it holds (V8 otherwise grows its heaps lazily: ~520 MB RSS
+# at 5,000 items uncapped, ~245 MB at 100,000 items with these; see README, Benchmarks), and two malloc
+# arenas are enough for its native threads (src/temporal/worker-flags.ts).
+ENV MALLOC_ARENA_MAX=2
+CMD ["node", "--max-old-space-size=160", "--max-semi-space-size=4", "bin/bulkgen.js", "worker"]

@@ -24,7 +24,7 @@ import { withPg } from '../src/db/pg';
 import { dataDirPath } from '../src/dev/paths';
 import { startStack, type Stack } from '../src/dev/stack';
 import { PROJECT_ROOT } from '../src/project-root';
-import { WORKER_NODE_FLAGS } from '../src/temporal/worker-flags';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../src/temporal/worker-flags';
 import { cpuSnapshot, cpuUsed } from './cpu';
 import { createBareJob, plainItemRunner } from './plain-item';
 import { createPgBossBatch, startPgBoss, type PgBossMode } from './pgboss';
@@ -88,7 +88,7 @@ function spawnWorker(env: Record<string, string>, taskQueue: string, latencyMs: 
   const nodeArgs =
     process.env.BENCH_WORKER_NODE_ARGS === undefined ? WORKER_NODE_FLAGS : process.env.BENCH_WORKER_NODE_ARGS.split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...prof, ...nodeArgs, path.join(PROJECT_ROOT, 'bin', 'bulkgen.js'), 'worker'], {
-    env: { ...process.env, ...env, TEMPORAL_TASK_QUEUE: taskQueue, GENERATOR_LATENCY_MS: String(latencyMs) },
+    env: { ...WORKER_ENV, ...process.env, ...env, TEMPORAL_TASK_QUEUE: taskQueue, GENERATOR_LATENCY_MS: String(latencyMs) },
     stdio: ['ignore', out, out],
   });
   fs.closeSync(out);
@@ -570,9 +570,14 @@ async function scale(ctx: Ctx) {
   record('scale_items', SCALE_ITEMS, 'items', 'items in the batch');
   record('scale_total_s', total, 's', 'submit (job + items in one transaction) to workflow result');
   record('scale_items_per_sec', run.itemsPerSec, 'items/s', 'batch_items timestamps');
-  record('scale_runs', runs, 'runs', 'workflow runs (continue-as-new every 500 lane activities or 5,000 items)');
+  record(
+    'scale_runs',
+    runs,
+    'runs',
+    'workflow runs (continue-as-new at 3,500 history events, 2,000 lane activities or 20,000 items; runs before patched("lanes-by-window"): 500 or 5,000)',
+  );
   record('max_history_events', maxEvents, 'events', 'largest history of any run of the batch (target <= 10,000)');
-  record('worker_peak_rss_mb', run.peakRssMb, 'MB', 'VmHWM of the `bulkgen worker` process (target <= 400 MB)');
+  record('worker_peak_rss_mb', run.peakRssMb, 'MB', 'VmHWM of the `bulkgen worker` process (target <= 256 MB at 100,000 items)');
 }
 
 async function api(ctx: Ctx, stackEnv: Record<string, string>) {

@@ -16,7 +16,7 @@ import { startEmbeddedPostgres } from './postgres';
 import { startPostgrest } from './postgrest';
 import { spawnManaged, tailOf, type ManagedProcess } from './processes';
 import { resolveTemporalCli, startTemporalDevServer, waitForTemporal } from './temporal';
-import { WORKER_NODE_FLAGS } from '../temporal/worker-flags';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../temporal/worker-flags';
 
 /** What to start. Worker and API are child processes of `bin/bulkgen.js`. */
 export interface StackOptions {
@@ -215,7 +215,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (!options[role]) continue;
       const flags = role === 'worker' ? WORKER_NODE_FLAGS : [];
       const proc = spawnManaged(role, process.execPath, [...flags, bin, role], {
-        env: childEnv,
+        env: role === 'worker' ? { ...WORKER_ENV, ...childEnv } : childEnv,
         logFile: path.join(logDir, `${role}.log`),
       });
       children.push(proc);

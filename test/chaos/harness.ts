@@ -15,7 +15,7 @@ import { spawnManaged, tailOf, type ManagedProcess } from '../../src/dev/process
 import { startStack, type Stack } from '../../src/dev/stack';
 import { resolveTemporalCli, startTemporalDevServer, waitForTemporal } from '../../src/dev/temporal';
 import { PROJECT_ROOT } from '../../src/project-root';
-import { WORKER_NODE_FLAGS } from '../../src/temporal/worker-flags';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../../src/temporal/worker-flags';
 import { Toxiproxy } from './toxiproxy';
 
 /** The toxiproxy proxies between the worker and the rest of the stack. */
@@ -129,7 +129,10 @@ export class ChaosStack {
     const logFile = path.join(this.dataDir, 'logs', 'worker.log');
     const from = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
     const bin = path.join(PROJECT_ROOT, 'bin', 'bulkgen.js');
-    const proc = spawnManaged('worker', process.execPath, [...WORKER_NODE_FLAGS, bin, 'worker'], { env, logFile });
+    const proc = spawnManaged('worker', process.execPath, [...WORKER_NODE_FLAGS, bin, 'worker'], {
+      env: { ...WORKER_ENV, ...env },
+      logFile,
+    });
     this.own(proc);
     const deadline = Date.now() + 60_000;
     for (;;) {

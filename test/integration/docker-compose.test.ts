@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV_VARIABLES } from '../../src/config';
 import { readDotenv } from '../../src/dev/dev-env';
 import { PROJECT_ROOT } from '../../src/project-root';
-import { WORKER_NODE_FLAGS } from '../../src/temporal/worker-flags';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../../src/temporal/worker-flags';
 
 // docker-compose.yml is the production shape. No Docker engine is needed to check it: the Debian
 // package `docker-compose` (v1.29) validates and prints the resolved file with `config`. That
@@ -135,6 +135,8 @@ describe('docker-compose.yml', () => {
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
     // The image's default command is the worker, run as docker-compose runs it.
     expect(dockerfile).toContain(`CMD ${JSON.stringify(['node', ...WORKER_NODE_FLAGS, 'bin/bulkgen.js', 'worker']).replaceAll(',', ', ')}`);
+    // ... with the environment `bulkgen dev` gives its worker (malloc arenas).
+    for (const [name, value] of Object.entries(WORKER_ENV)) expect(dockerfile).toMatch(new RegExp(`^ENV ${name}=${value}$`, 'm'));
   });
 
   it('sets on migrate, worker and api only variables that src/config.ts reads (ENV_VARIABLES)', () => {
