@@ -88,6 +88,8 @@ export interface LlamaServerOptions {
   parallel?: number;
   binary?: string;
   model?: string;
+  /** More server arguments, after {@link llamaServerArgs}' own (a later flag wins), e.g. `['--seed', '42']` for the bench. */
+  extraArgs?: readonly string[];
 }
 
 /** A running llama.cpp server: its OpenAI-compatible base URL (what `OPENAI_BASE_URL` takes). */
@@ -125,7 +127,8 @@ export async function startLlamaServer(opts: LlamaServerOptions, timeoutMs = 60_
   const binary = opts.binary ?? LLAMA_SERVER_BIN;
   const model = opts.model ?? LOCAL_MODEL_FILE;
   const parallel = opts.parallel ?? 2;
-  const proc = spawnManaged('llama.cpp server', binary, llamaServerArgs({ port: opts.port, model, parallel }), { logFile: opts.logFile });
+  const args = [...llamaServerArgs({ port: opts.port, model, parallel }), ...(opts.extraArgs ?? [])];
+  const proc = spawnManaged('llama.cpp server', binary, args, { logFile: opts.logFile });
   const root = `http://127.0.0.1:${opts.port}`;
   try {
     await waitForLlamaServer(root, timeoutMs, proc);

@@ -8,26 +8,107 @@ let schema: Record<string, unknown> | undefined;
 
 /**
  * The JSON Schema of {@link GeneratedConversation} (from zod, so it cannot drift from the
- * validation), without the `$schema` key, which tool and response-format schemas do not need.
+ * validation), without the `$schema` key, which tool and response-format schemas do not need, and
+ * with `minLength: 1` on a turn's `content`: the validator's non-empty check is a zod refinement
+ * (text that is not all whitespace), which zod leaves out of the JSON Schema; `minLength: 1` is the
+ * part of it a schema can say. Allows exactly what the validator allows, but whitespace-only text.
  */
 export function conversationJsonSchema(): Record<string, unknown> {
   if (!schema) {
     const { $schema: _ignored, ...rest } = z.toJSONSchema(GeneratedConversation) as Record<string, unknown>;
+    tighten(schemaAt(rest, TURN, 'content'), 'string', { minLength: 1 });
     schema = rest;
   }
   return schema;
 }
 
+/**
+ * The bounds the schema sent for structured output ({@link sentConversationJsonSchema}) sets where
+ * they are tighter than the validator's (`CONVERSATION_LIMITS`), so that a grammar built from
+ * the schema (llama.cpp, vLLM, Ollama; OpenAI's strict mode) stops a small model that runs on: it
+ * must close a string at its `maxLength` and the turns at `turns`, instead of looping until the
+ * token cap cuts the answer off. Stricter than the validator only where a valid conversation still
+ * fits comfortably: the seeded emotional arcs ask for at most 14 turns (`grief_to_acceptance`,
+ * 6-14), so 24 turns leave room; a chat turn of 1,500 characters is some 250 words, several
+ * paragraphs; an emotion or phase name ("cautious optimism", "problem exploration") is a few words,
+ * 60 characters; the metadata's persona, context and outcome are a sentence or two, 600.
+ * Conversations from providers asked without a grammar are still judged by the validator's wider
+ * bounds only.
+ */
+export const SENT_SCHEMA_LIMITS = { label: 60, text: 600, content: 1_500, turns: 24 } as const;
+
+/**
+ * The values `emotional_context.intensity` may take in the schema sent: 0 to 1 in steps of 0.1.
+ * The validator takes any number from 0 to 1, but llama.cpp turns `minimum`/`maximum` into grammar
+ * for integers only (its `common/json-schema.cpp` reads no bounds of a `number`), so a bounded
+ * number is not enforced there (answers measured with 5 and 100); an `enum` is, by every grammar.
+ * One decimal is all the resolution a turn's intensity needs.
+ */
+export const SENT_INTENSITIES: readonly number[] = Array.from({ length: 11 }, (_, i) => i / 10);
+
+let sent: Record<string, unknown> | undefined;
+
+/**
+ * The schema structured output is asked with: {@link conversationJsonSchema} with every constraint
+ * of the validator a grammar can enforce, and tighter bounds where those still fit a valid
+ * conversation comfortably ({@link SENT_SCHEMA_LIMITS}, {@link SENT_INTENSITIES}). Only ever
+ * stricter than the validator, so whatever a grammar lets through the validator accepts
+ * (a whitespace-only `content` aside, see {@link conversationJsonSchema}).
+ */
+export function sentConversationJsonSchema(): Record<string, unknown> {
+  if (!sent) {
+    const out = structuredClone(conversationJsonSchema());
+    const L = SENT_SCHEMA_LIMITS;
+    const meta = ['properties', 'conversation_metadata', 'properties'];
+    for (const key of ['client_persona', 'session_context', 'expected_outcome'])
+      tighten(schemaAt(out, meta, key), 'string', { maxLength: L.text });
+    tighten(schemaAt(out, meta, 'conversation_phase'), 'string', { maxLength: L.label });
+    tighten(schemaAt(out, ['properties'], 'turns'), 'array', { maxItems: L.turns });
+    tighten(schemaAt(out, TURN, 'turn_number'), 'integer', { maximum: L.turns });
+    tighten(schemaAt(out, TURN, 'content'), 'string', { maxLength: L.content });
+    const emotion = [...TURN, 'emotional_context', 'properties'];
+    for (const key of ['primary_emotion', 'secondary_emotion']) tighten(schemaAt(out, emotion, key), 'string', { maxLength: L.label });
+    const intensity = schemaAt(out, emotion, 'intensity');
+    if (intensity.type !== 'number' || SENT_INTENSITIES.some((v) => v < (intensity.minimum as number) || v > (intensity.maximum as number)))
+      throw new Error(`the intensity schema changed: ${JSON.stringify(intensity)}`);
+    for (const key of Object.keys(intensity)) delete intensity[key];
+    Object.assign(intensity, { type: 'number', enum: [...SENT_INTENSITIES] });
+    sent = out;
+  }
+  return sent;
+}
+
+/** The path from the conversation schema's root to a turn's properties. */
+const TURN = ['properties', 'turns', 'items', 'properties'];
+
+/** The schema node at `path` + `key` (throws when the zod schema no longer has it there). */
+function schemaAt(root: Record<string, unknown>, path: readonly string[], key: string): Record<string, unknown> {
+  let node: unknown = root;
+  for (const step of [...path, key]) node = (node as Record<string, unknown> | undefined)?.[step];
+  if (!node || typeof node !== 'object') throw new Error(`the conversation schema has no ${[...path, key].join('.')}`);
+  return node as Record<string, unknown>;
+}
+
+/** Sets each bound on `node` (of JSON Schema `type`) where it is tighter than the one there: a lower maximum, a higher minimum. */
+function tighten(node: Record<string, unknown>, type: string, bounds: Record<string, number>): void {
+  if (node.type !== type) throw new Error(`expected a ${type} schema, got ${JSON.stringify(node)}`);
+  for (const [key, value] of Object.entries(bounds)) {
+    const current = node[key] as number | undefined;
+    const tighter = key.startsWith('max') ? Math.min(value, current ?? Infinity) : Math.max(value, current ?? -Infinity);
+    node[key] = tighter;
+  }
+}
+
 let strict: Record<string, unknown> | undefined;
 
 /**
- * {@link conversationJsonSchema} in the form strict structured output takes it (OpenAI's
+ * {@link sentConversationJsonSchema} in the form strict structured output takes it (OpenAI's
  * `response_format: json_schema` with `strict: true`; vLLM, llama.cpp and Ollama accept it too):
  * every object lists all its properties as required and allows no others, and an optional property
  * may be null instead (read back as left out, see {@link checkConversation}).
  */
 export function strictConversationJsonSchema(): Record<string, unknown> {
-  strict ??= toStrict(conversationJsonSchema()) as Record<string, unknown>;
+  strict ??= toStrict(sentConversationJsonSchema()) as Record<string, unknown>;
   return strict;
 }
 
@@ -62,13 +143,14 @@ function withoutNullFields(value: unknown): unknown {
  * providers whose structured output is `response_format: json_object`, which only promises JSON).
  */
 export function jsonShapeInstructions(): string {
+  const L = SENT_SCHEMA_LIMITS;
   return [
     'You write training conversations. Answer with one JSON object and nothing else: no prose, no Markdown fences.',
     'The object must have exactly this shape:',
     '{"conversation_metadata": {"client_persona": string, "session_context": string, "conversation_phase": string, "expected_outcome"?: string},',
-    ' "turns": [{"turn_number": integer from 1, "role": "user" | "assistant", "content": non-empty string,',
-    '            "emotional_context": {"primary_emotion": string, "secondary_emotion"?: string, "intensity": number from 0 to 1}}, ...at least 2 turns]}',
-    `As JSON Schema: ${JSON.stringify(conversationJsonSchema())}`,
+    ` "turns": [{"turn_number": integer from 1, "role": "user" | "assistant", "content": non-empty string of at most ${L.content} characters,`,
+    `            "emotional_context": {"primary_emotion": string, "secondary_emotion"?: string, "intensity": one of ${SENT_INTENSITIES.join(', ')}}}, ...2 to ${L.turns} turns]}`,
+    `As JSON Schema: ${JSON.stringify(sentConversationJsonSchema())}`,
   ].join('\n');
 }
 
