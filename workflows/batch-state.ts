@@ -14,6 +14,9 @@ import type {
 } from './contract';
 import type { BatchProgress } from './messages';
 
+/** Most items a page sized by the window holds (`BatchState.pageSize`): 1,000 refs are some 60 kB of payload. */
+export const MAX_PAGE_SIZE = 1000;
+
 /** Defaults of `BatchRunOptions`. */
 export const DEFAULT_RUN_OPTIONS: Readonly<Required<BatchRunOptions>> = {
   pageSize: 100,
@@ -97,6 +100,11 @@ export class BatchState {
    * towards the run's end (`laneSize`): see `sizeLanesByWindow`.
    */
   lanesByWindow = false;
+  /**
+   * Pages are sized by the window too (the workflow's `patched('pages-by-window')`): see `pageSize`. Runs recorded
+   * before replay with pages of `opts.pageSize`.
+   */
+  pagesByWindow = false;
 
   /**
    * Turns on lanes sized by the window (the workflow's `patched('lanes-by-window')`; runs recorded before replay
@@ -310,6 +318,18 @@ export class BatchState {
     const { laneTargetMs, laneMsPerSlot, maxLaneMs } = this.opts;
     if (!this.lanesByWindow) return laneTargetMs;
     return Math.max(laneTargetMs, Math.min(maxLaneMs, this.windowSize() * laneMsPerSlot));
+  }
+
+  /**
+   * Items per page asked of the database: `opts.pageSize` (100), or, with `pagesByWindow` and no page size in the
+   * input (tests set one to page often), what a window of lanes takes at once (`windowSize() * laneSize()`), from
+   * `opts.pageSize` to {@link MAX_PAGE_SIZE}. A page is one activity of the workflow's, fetched one at a time: at
+   * concurrency 200 with lanes of 10 slow items, the first wave of lanes ending together asked for 2,000 items,
+   * 20 pages of 100 one after another, while their slots stood empty.
+   */
+  pageSize(): number {
+    if (!this.pagesByWindow || this.options?.pageSize !== undefined) return this.opts.pageSize;
+    return Math.min(MAX_PAGE_SIZE, Math.max(this.opts.pageSize, this.windowSize() * this.laneSize()));
   }
 
   /**

@@ -82,6 +82,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   state.spendCapOn = patched('spend-cap');
   // Runs recorded before lanes were sized by the window replay with lanes of `laneTargetMs`.
   if (patched('lanes-by-window')) state.sizeLanesByWindow();
+  // Runs recorded before pages were sized by the window replay with pages of `opts.pageSize`.
+  state.pagesByWindow = patched('pages-by-window');
   writer.rowStatus = state.job.status;
   upsertSearchAttributes([
     { key: BatchTierKey, value: state.job.tier },
@@ -103,7 +105,10 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   if (writer.rowStatus !== state.status) sync();
 
   const lanes = new Lanes(state, writer, processLane, pauseAtSpendCap);
-  const pager = new ItemPager((afterPosition, limit) => fetchItemPage({ jobId, afterPosition, limit }), opts.pageSize);
+  const pager = new ItemPager(
+    (afterPosition, limit) => fetchItemPage({ jobId, afterPosition, limit }),
+    () => state.pageSize(),
+  );
 
   let continueRun = false;
   let nativeCancel: unknown;

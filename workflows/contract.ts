@@ -18,7 +18,7 @@ export interface BatchCounters {
 
 /** Tuning knobs; defaults (`DEFAULT_RUN_OPTIONS`) suit production, tests make them small. */
 export interface BatchRunOptions {
-  /** Items fetched per page (default 100). */
+  /** Items fetched per page (default 100; with pages sized by the window, 100 to 1,000 by the window: see `BatchState.pageSize`). */
   pageSize?: number;
   /** New items taken per run before continue-as-new (default 5000; `lanesPerRun` usually ends a run first). */
   itemsPerRun?: number;

@@ -82,7 +82,22 @@ describe('recorded histories replay against the workflow code of today', () => {
     // laneTargetMs 200 over 100 ms items: at most 2 a lane by the older rule; 1.2 s lanes by the window (3 x 400 ms).
     expect(Math.max(...laneSizes)).toBeGreaterThan(2);
     expect(laneSizes.reduce((a, b) => a + b, 0)).toBe(16);
-    for (const f of files.filter((f) => f !== 'lanes-by-window.json')) expect(patchIds(f)).not.toContain('lanes-by-window');
+    // Recordings made later carry it too (pages-by-window.json); the ones before it do not.
+    const later = ['lanes-by-window.json', 'pages-by-window.json'];
+    for (const f of files.filter((f) => !later.includes(f))) expect(patchIds(f)).not.toContain('lanes-by-window');
+  });
+
+  it("pages are sized by the window behind patched('pages-by-window'): its recording asks for pages the older rule would not; no older file has the marker", () => {
+    const pageLimits = (file: string) =>
+      readHistory(file)
+        .events!.map((e) => e.activityTaskScheduledEventAttributes)
+        .filter((a) => a?.activityType?.name === 'fetchItemPage')
+        .map((a) => (JSON.parse(Buffer.from(a!.input!.payloads![0]!.data!).toString('utf8')) as { limit: number }).limit);
+    expect(patchIds('pages-by-window.json')).toEqual(['spend-cap', 'lanes-by-window', 'pages-by-window']);
+    // A window of 110 one-item lanes: pages of 110, where every older recording asked for the default 100 (or its test's own).
+    expect(pageLimits('pages-by-window.json')[0]).toBe(110);
+    expect(pageLimits('lanes-by-window.json').every((limit) => limit === 100)).toBe(true);
+    for (const f of files.filter((f) => f !== 'pages-by-window.json')) expect(patchIds(f)).not.toContain('pages-by-window');
   });
 
   it('replays every file with no determinism error', async () => {

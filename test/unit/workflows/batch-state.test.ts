@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../../src/domain/enums';
-import { BatchState, DEFAULT_RUN_OPTIONS, runOptions } from '../../../workflows/batch-state';
+import { BatchState, DEFAULT_RUN_OPTIONS, MAX_PAGE_SIZE, runOptions } from '../../../workflows/batch-state';
 import type { BatchWorkflowInput, JobSettings } from '../../../workflows/contract';
 
 const JOB = '00000000-0000-4000-8000-000000000001';
@@ -227,6 +227,25 @@ describe('BatchState', () => {
     state.cursor = 0;
     for (let i = 0; i < 10; i++) state.laneTimed(1, 30_000);
     expect(state.laneSize()).toBe(1);
+  });
+  it('sizes pages by the window with pagesByWindow: a window of lanes at once, 100 to 1,000 items; a page size in the input is kept', () => {
+    const { state } = makeState({ totalItems: 100_000, concurrency: 200 });
+    state.sizeLanesByWindow();
+    // Without it (runs recorded before): pages of 100 at any concurrency.
+    expect(state.pageSize()).toBe(100);
+    state.pagesByWindow = true;
+    // Before the first results lanes carry one item: a page for the window's 200 lanes.
+    expect(state.pageSize()).toBe(200);
+    // Lanes of 10 items of 2 s: 2,000 items a window, held to 1,000.
+    state.laneTimed(1, 2000);
+    expect(state.laneSize()).toBe(10);
+    expect(state.pageSize()).toBe(MAX_PAGE_SIZE);
+    // A small window keeps the default: 3 lanes of 2 items.
+    state.setConcurrency(3);
+    expect(state.pageSize()).toBe(100);
+    const given = makeState({ totalItems: 100_000, concurrency: 200 }, { options: { pageSize: 7 } }).state;
+    given.pagesByWindow = true;
+    expect(given.pageSize()).toBe(7);
   });
   it('by the window, runs end by their history (eventsPerRun), their last lanes shrink towards it, and a job about to end ends in its run', () => {
     let events = 0;

@@ -34,6 +34,27 @@ describe('ItemPager', () => {
     expect(await pager.next(cursor)).toBeUndefined();
   });
 
+  it('reads a page size function at each page asked for, and ends at the first page shorter than what it asked for', async () => {
+    const { asked, fetch } = pages(12);
+    const sizes = [2, 6, 6];
+    const pager = new ItemPager(fetch, () => sizes.shift() ?? 100);
+    const got: number[] = [];
+    let cursor = 0;
+    for (let ref = await pager.next(cursor); ref; ref = await pager.next(cursor)) {
+      got.push(ref.position);
+      cursor = ref.position;
+    }
+    expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    // The third page holds 4 of the 6 asked for: the job has no more, so no fourth page is asked for.
+    expect(asked).toEqual([
+      { after: 0, limit: 2 },
+      { after: 2, limit: 6 },
+      { after: 8, limit: 6 },
+    ]);
+    expect(await pager.next(cursor)).toBeUndefined();
+    expect(asked).toHaveLength(3);
+  });
+
   it('starts from the cursor it is given (a continued run)', async () => {
     const { fetch } = pages(5);
     const pager = new ItemPager(fetch, 100);
