@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { ROLES } from '../domain/enums';
+import { MAX_CONVERSATION_TURNS } from '../domain/limits';
 
 /**
  * Bounds on every string and list: a model given the schema as a grammar (llama.cpp, vLLM) cannot run
  * a string on until its token limit cuts the answer off, and a runaway answer fails validation.
  */
-export const CONVERSATION_LIMITS = { label: 200, text: 2_000, content: 8_000, turns: 100 } as const;
+export const CONVERSATION_LIMITS = { label: 200, text: 2_000, content: 8_000, turns: MAX_CONVERSATION_TURNS } as const;
 
 /** The emotional state attached to one turn. `intensity` runs from 0 (faint) to 1 (overwhelming). */
 export const EmotionalContext = z.object({

@@ -1,3 +1,4 @@
+import type { EmotionalArcRow } from '../domain/rows';
 import { failureRecorder, TruncatedOutputError, withFailedAttempt } from './failed-attempt';
 import { createPriceTable, type CacheTtl, type PriceTable } from './pricing';
 import {
@@ -64,6 +65,8 @@ export interface ModelOutput {
 export interface PromptInput {
   prompt: string;
   cachePrefix: string;
+  /** The item's arc: a provider whose schema bounds the turns bounds them by it (`sentTurnsFor`). */
+  arc: EmotionalArcRow;
 }
 
 /** What differs between model providers: the input of {@link createModelGenerator}. */
@@ -132,7 +135,10 @@ export function createModelGenerator<Request, Response, ApiError extends SdkApiE
 
       let response: Response;
       try {
-        response = await provider.send(provider.buildRequest({ prompt: req.prompt, cachePrefix: req.cachePrefix ?? '' }), req.signal);
+        response = await provider.send(
+          provider.buildRequest({ prompt: req.prompt, cachePrefix: req.cachePrefix ?? '', arc: req.arc }),
+          req.signal,
+        );
       } catch (err) {
         if (req.signal.aborted || err instanceof sdkErrors.userAbort) throw abortError(req.signal, what);
         throw sdkCallError(name, err, sdkErrors, failed);

@@ -1,4 +1,5 @@
 import type { Tier } from '../domain/enums';
+import { MAX_CONVERSATION_TURNS } from '../domain/limits';
 import { GeneratedConversation, parseConversation, type ConversationTurn } from './conversation';
 import { estimateTokens } from './pricing';
 import { fnv1a32, randomInt, seededRandom, unitFromString, type Random } from './prng';
@@ -163,7 +164,8 @@ function chooseTurnCount(random: Random, arc: EmotionalArcRow): number {
   // The schema needs two turns at least, and a row with min > max should not break a batch.
   const low = Math.max(2, Math.floor(Math.min(arc.typical_turn_count_min, arc.typical_turn_count_max)));
   const high = Math.max(low, Math.floor(Math.max(arc.typical_turn_count_min, arc.typical_turn_count_max)));
-  return randomInt(random, low, high);
+  // A row written before arcs were bounded by the validator may ask for more than a conversation may have.
+  return randomInt(random, Math.min(low, MAX_CONVERSATION_TURNS), Math.min(high, MAX_CONVERSATION_TURNS));
 }
 
 interface LineContext {

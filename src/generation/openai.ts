@@ -3,7 +3,14 @@ import { createModelGenerator, sdkClientOptions, type ModelGeneratorOptions, typ
 import type { ConversationGenerator } from './provider';
 import type { OpenAIResponseFormat } from '../config';
 import type { SdkErrors } from './sdk-errors';
-import { jsonShapeInstructions, readConversationText, strictConversationJsonSchema, type OutputCheck } from './structured-output';
+import {
+  jsonShapeInstructions,
+  readConversationText,
+  SENT_SCHEMA_LIMITS,
+  sentTurnsFor,
+  strictConversationJsonSchema,
+  type OutputCheck,
+} from './structured-output';
 
 /** The provider name, as `GENERATOR` spells it and `conversations.generator` records it. */
 export const OPENAI_GENERATOR = 'openai';
@@ -27,9 +34,12 @@ export interface OpenAIGeneratorOptions extends ModelGeneratorOptions {
 export type { OpenAIResponseFormat } from '../config';
 
 /** The `response_format` of a request. */
-export function responseFormat(format: OpenAIResponseFormat): OpenAI.ChatCompletionCreateParams['response_format'] {
+export function responseFormat(
+  format: OpenAIResponseFormat,
+  turns: number = SENT_SCHEMA_LIMITS.turns,
+): OpenAI.ChatCompletionCreateParams['response_format'] {
   if (format === 'json_object') return { type: 'json_object' };
-  return { type: 'json_schema', json_schema: { name: 'conversation', strict: true, schema: strictConversationJsonSchema() } };
+  return { type: 'json_schema', json_schema: { name: 'conversation', strict: true, schema: strictConversationJsonSchema(turns) } };
 }
 
 /**
@@ -65,14 +75,15 @@ export function openAIChatRequest(
   model: string,
   prompt: string,
   format: OpenAIResponseFormat,
+  turns: number = SENT_SCHEMA_LIMITS.turns,
 ): OpenAI.ChatCompletionCreateParamsNonStreaming {
   return {
     model,
     messages: [
-      { role: 'system', content: jsonShapeInstructions() },
+      { role: 'system', content: jsonShapeInstructions(turns) },
       { role: 'user', content: prompt },
     ],
-    response_format: responseFormat(format),
+    response_format: responseFormat(format, turns),
   };
 }
 
@@ -107,7 +118,7 @@ export function createOpenAIGenerator(options: OpenAIGeneratorOptions): Conversa
     model,
     prices: options.prices,
     sdkErrors: OPENAI_SDK_ERRORS,
-    buildRequest: ({ prompt }) => openAIChatRequest(model, prompt, format),
+    buildRequest: ({ prompt, arc }) => openAIChatRequest(model, prompt, format, sentTurnsFor(arc)),
     send: async (body, signal) => {
       try {
         return await client.chat.completions.create(body, { signal });

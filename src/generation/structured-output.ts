@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { GeneratedConversation, parseConversation } from './conversation';
+import type { EmotionalArcRow } from '../domain/rows';
+import { CONVERSATION_LIMITS, GeneratedConversation, parseConversation } from './conversation';
 
 /** The tool the Anthropic provider forces, whose input is the conversation. */
 export const CONVERSATION_TOOL_NAME = 'record_conversation';
@@ -24,18 +25,21 @@ export function conversationJsonSchema(): Record<string, unknown> {
 
 /**
  * The bounds the schema sent for structured output ({@link sentConversationJsonSchema}) sets where
- * they are tighter than the validator's (`CONVERSATION_LIMITS`), so that a grammar built from
- * the schema (llama.cpp, vLLM, Ollama; OpenAI's strict mode) stops a small model that runs on: it
- * must close a string at its `maxLength` and the turns at `turns`, instead of looping until the
- * token cap cuts the answer off. Stricter than the validator only where a valid conversation still
- * fits comfortably: the seeded emotional arcs ask for at most 14 turns (`grief_to_acceptance`,
- * 6-14), so 24 turns leave room; a chat turn of 1,500 characters is some 250 words, several
- * paragraphs; an emotion or phase name ("cautious optimism", "problem exploration") is a few words,
- * 60 characters; the metadata's persona, context and outcome are a sentence or two, 600.
- * Conversations from providers asked without a grammar are still judged by the validator's wider
- * bounds only.
+ * they are tighter than the validator's (`CONVERSATION_LIMITS`), so that a grammar built from the
+ * schema (llama.cpp, vLLM, Ollama; OpenAI's strict mode) stops a small model that runs on: it must
+ * close a string at its `maxLength` and the turns at `turns`, instead of looping until the token cap
+ * cuts the answer off. Measured with SmolLM2-135M (README: Local model): the answers that did not
+ * finish wrote 14-20+ turns, repeating one turn, with sentences for emotion names; with at most 16
+ * turns and 40-character labels most of them end (forced) within the cap. Stricter than the
+ * validator only where a valid conversation still fits comfortably: the seeded emotional arcs ask
+ * for at most 14 turns (`grief_to_acceptance`, 6-14), so 16 leave room (an arc of your own that asks
+ * for more gets its own bound, {@link sentTurnsFor}); a chat turn of 1,500 characters
+ * is some 250 words, several paragraphs; an emotion or phase name ("cautious optimism", "problem
+ * exploration") is a few words, 40 characters; the metadata's persona, context and outcome are a
+ * sentence or two, 600. Conversations from providers asked without a grammar are still judged by the
+ * validator's wider bounds only.
  */
-export const SENT_SCHEMA_LIMITS = { label: 60, text: 600, content: 1_500, turns: 24 } as const;
+export const SENT_SCHEMA_LIMITS = { label: 40, text: 600, content: 1_500, turns: 16 } as const;
 
 /**
  * The values `emotional_context.intensity` may take in the schema sent: 0 to 1 in steps of 0.1.
@@ -46,25 +50,40 @@ export const SENT_SCHEMA_LIMITS = { label: 60, text: 600, content: 1_500, turns:
  */
 export const SENT_INTENSITIES: readonly number[] = Array.from({ length: 11 }, (_, i) => i / 10);
 
-let sent: Record<string, unknown> | undefined;
+/**
+ * The most turns the schema sent allows a conversation of an arc: {@link SENT_SCHEMA_LIMITS}`.turns`, or, for an
+ * arc that asks for more (`typical_turn_count_max`, or its min where the row has them the wrong way round), that
+ * many and two more, up to the validator's bound: a grammar must never cut an arc's conversations shorter than
+ * it asks. Every seeded arc gets the default, so their requests (and their prompt-cache prefixes) are the same.
+ *
+ * @example sentTurnsFor({ typical_turn_count_min: 20, typical_turn_count_max: 30 }) // 32
+ */
+export function sentTurnsFor(arc: Pick<EmotionalArcRow, 'typical_turn_count_min' | 'typical_turn_count_max'> | undefined): number {
+  const asked = arc ? Math.floor(Math.max(arc.typical_turn_count_min, arc.typical_turn_count_max)) : 0;
+  return Math.min(CONVERSATION_LIMITS.turns, Math.max(SENT_SCHEMA_LIMITS.turns, asked + 2));
+}
+
+const sent = new Map<number, Record<string, unknown>>();
 
 /**
  * The schema structured output is asked with: {@link conversationJsonSchema} with every constraint
  * of the validator a grammar can enforce, and tighter bounds where those still fit a valid
  * conversation comfortably ({@link SENT_SCHEMA_LIMITS}, {@link SENT_INTENSITIES}). Only ever
  * stricter than the validator, so whatever a grammar lets through the validator accepts
- * (a whitespace-only `content` aside, see {@link conversationJsonSchema}).
+ * (a whitespace-only `content` aside, see {@link conversationJsonSchema}). `turns`: the most turns
+ * allowed ({@link sentTurnsFor} the item's arc; default {@link SENT_SCHEMA_LIMITS}`.turns`).
  */
-export function sentConversationJsonSchema(): Record<string, unknown> {
-  if (!sent) {
-    const out = structuredClone(conversationJsonSchema());
+export function sentConversationJsonSchema(turns: number = SENT_SCHEMA_LIMITS.turns): Record<string, unknown> {
+  let out = sent.get(turns);
+  if (!out) {
+    out = structuredClone(conversationJsonSchema());
     const L = SENT_SCHEMA_LIMITS;
     const meta = ['properties', 'conversation_metadata', 'properties'];
     for (const key of ['client_persona', 'session_context', 'expected_outcome'])
       tighten(schemaAt(out, meta, key), 'string', { maxLength: L.text });
     tighten(schemaAt(out, meta, 'conversation_phase'), 'string', { maxLength: L.label });
-    tighten(schemaAt(out, ['properties'], 'turns'), 'array', { maxItems: L.turns });
-    tighten(schemaAt(out, TURN, 'turn_number'), 'integer', { maximum: L.turns });
+    tighten(schemaAt(out, ['properties'], 'turns'), 'array', { maxItems: turns });
+    tighten(schemaAt(out, TURN, 'turn_number'), 'integer', { maximum: turns });
     tighten(schemaAt(out, TURN, 'content'), 'string', { maxLength: L.content });
     const emotion = [...TURN, 'emotional_context', 'properties'];
     for (const key of ['primary_emotion', 'secondary_emotion']) tighten(schemaAt(out, emotion, key), 'string', { maxLength: L.label });
@@ -73,9 +92,9 @@ export function sentConversationJsonSchema(): Record<string, unknown> {
       throw new Error(`the intensity schema changed: ${JSON.stringify(intensity)}`);
     for (const key of Object.keys(intensity)) delete intensity[key];
     Object.assign(intensity, { type: 'number', enum: [...SENT_INTENSITIES] });
-    sent = out;
+    sent.set(turns, out);
   }
-  return sent;
+  return out;
 }
 
 /** The path from the conversation schema's root to a turn's properties. */
@@ -99,7 +118,7 @@ function tighten(node: Record<string, unknown>, type: string, bounds: Record<str
   }
 }
 
-let strict: Record<string, unknown> | undefined;
+const strict = new Map<number, Record<string, unknown>>();
 
 /**
  * {@link sentConversationJsonSchema} in the form strict structured output takes it (OpenAI's
@@ -107,9 +126,13 @@ let strict: Record<string, unknown> | undefined;
  * every object lists all its properties as required and allows no others, and an optional property
  * may be null instead (read back as left out, see {@link checkConversation}).
  */
-export function strictConversationJsonSchema(): Record<string, unknown> {
-  strict ??= toStrict(sentConversationJsonSchema()) as Record<string, unknown>;
-  return strict;
+export function strictConversationJsonSchema(turns: number = SENT_SCHEMA_LIMITS.turns): Record<string, unknown> {
+  let out = strict.get(turns);
+  if (!out) {
+    out = toStrict(sentConversationJsonSchema(turns)) as Record<string, unknown>;
+    strict.set(turns, out);
+  }
+  return out;
 }
 
 function toStrict(node: unknown): unknown {
@@ -140,17 +163,21 @@ function withoutNullFields(value: unknown): unknown {
 
 /**
  * The system message that tells a chat model to answer with the conversation as bare JSON (for
- * providers whose structured output is `response_format: json_object`, which only promises JSON).
+ * providers whose structured output is `response_format: json_object`, which only promises JSON), with the
+ * schema sent for conversations of at most `turns` turns.
  */
-export function jsonShapeInstructions(): string {
+export function jsonShapeInstructions(turns: number = SENT_SCHEMA_LIMITS.turns): string {
   const L = SENT_SCHEMA_LIMITS;
   return [
     'You write training conversations. Answer with one JSON object and nothing else: no prose, no Markdown fences.',
+    // Whitespace between JSON tokens is the one length a schema cannot bound (llama.cpp's grammar allows up to two line
+    // breaks and 20 spaces at every comma): SmolLM2's answers that still ran to the token cap were mostly indentation.
+    'Write the JSON compactly, on one line: no line breaks, no indentation.',
     'The object must have exactly this shape:',
     '{"conversation_metadata": {"client_persona": string, "session_context": string, "conversation_phase": string, "expected_outcome"?: string},',
     ` "turns": [{"turn_number": integer from 1, "role": "user" | "assistant", "content": non-empty string of at most ${L.content} characters,`,
-    `            "emotional_context": {"primary_emotion": string, "secondary_emotion"?: string, "intensity": one of ${SENT_INTENSITIES.join(', ')}}}, ...2 to ${L.turns} turns]}`,
-    `As JSON Schema: ${JSON.stringify(sentConversationJsonSchema())}`,
+    `            "emotional_context": {"primary_emotion": string, "secondary_emotion"?: string, "intensity": one of ${SENT_INTENSITIES.join(', ')}}}, ...2 to ${turns} turns]}`,
+    `As JSON Schema: ${JSON.stringify(sentConversationJsonSchema(turns))}`,
   ].join('\n');
 }
 

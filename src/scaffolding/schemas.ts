@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_CONVERSATION_TURNS } from '../domain/limits';
 import { pgText } from '../domain/text';
 
 /**
@@ -13,8 +14,11 @@ const label = pgText({ max: 500, notBlank: true });
 const optionalText = pgText({ max: 10_000 }).nullable().optional();
 const isActive = z.boolean().optional().describe('false retires the row: it cannot be picked for new batches');
 
-/** The most turns an arc may name: a conversation of more is no training example any more (and int4 holds it). */
-export const MAX_TURN_COUNT = 200;
+/**
+ * The most turns an arc may name: as many as a conversation may have (the validator's bound), so an arc never asks
+ * for conversations that cannot validate (it was 200 over a validator of 100: such an arc failed every item).
+ */
+export const MAX_TURN_COUNT = MAX_CONVERSATION_TURNS;
 const turnCount = z.int().min(2, 'at least 2').max(MAX_TURN_COUNT, `at most ${MAX_TURN_COUNT}`);
 
 /**

@@ -108,7 +108,7 @@ describe('scaffolding write API', () => {
     // A count past the bound (once a 500: Postgres int4 overflow) is 400 naming the field and the bound.
     const huge = await send('PATCH', `/v1/emotional-arcs/${arc.json().id}`, { typicalTurnCountMax: 9007199254740990 });
     expect(huge.statusCode).toBe(400);
-    expect(huge.json().error.message).toMatch(/typicalTurnCountMax.*at most 200/);
+    expect(huge.json().error.message).toMatch(/typicalTurnCountMax.*at most 100/);
 
     const topic = await send('POST', '/v1/topics', { topicKey: `${TAG}-sso`, name: 'setting up SSO', category: 'identity' });
     expect(topic.statusCode).toBe(201);

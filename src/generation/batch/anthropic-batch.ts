@@ -87,7 +87,7 @@ export function createAnthropicBatchProvider(options: AnthropicBatchProviderOpti
     model,
     limits,
     buildLine(input: BatchItemInput): BatchRequestLine {
-      return { customId: input.itemId, body: build({ prompt: input.prompt, cachePrefix: input.cachePrefix }) };
+      return { customId: input.itemId, body: build({ prompt: input.prompt, cachePrefix: input.cachePrefix, arc: input.arc }) };
     },
     cacheEstimate: (cachePrefix) => anthropicCacheEstimate(model, cachePrefix),
     async create(lines, chunkKey, signal) {

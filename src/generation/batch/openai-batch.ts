@@ -11,6 +11,7 @@ import {
   openAITruncationHint,
   readCompletion,
 } from '../openai';
+import { sentTurnsFor } from '../structured-output';
 import { createPriceTable, type PriceTable } from '../pricing';
 import { PermanentGenerationError } from '../provider';
 import { batchCallError, batchLimits, checkBatchSize, succeededLine, type BatchLimits } from './batch-common';
@@ -87,7 +88,7 @@ export function createOpenAIBatchProvider(options: OpenAIBatchProviderOptions): 
     model,
     limits,
     buildLine(input: BatchItemInput): BatchRequestLine {
-      return { customId: input.itemId, body: openAIChatRequest(model, input.prompt, format) };
+      return { customId: input.itemId, body: openAIChatRequest(model, input.prompt, format, sentTurnsFor(input.arc)) };
     },
     async create(lines, chunkKey, signal) {
       const jsonl =

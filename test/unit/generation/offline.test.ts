@@ -10,6 +10,7 @@ import {
   type GenerationRequest,
 } from '../../../src/generation';
 import { arc, persona, topic } from './fixtures';
+import { CONVERSATION_LIMITS } from '../../../src/generation/conversation';
 
 function request(itemId: string, overrides: Partial<GenerationRequest> = {}): GenerationRequest {
   return {
@@ -86,6 +87,9 @@ describe('offline generator: content', () => {
     const swapped = await instant.generate(request('swapped', { arc: { ...arc, typical_turn_count_min: 6, typical_turn_count_max: 3 } }));
     expect(swapped.conversation.turns.length).toBeGreaterThanOrEqual(3);
     expect(swapped.conversation.turns.length).toBeLessThanOrEqual(6);
+    // A row from before arcs were bounded by the validator (the API refuses more than 100 now): a valid conversation of 100.
+    const long = await instant.generate(request('long', { arc: { ...arc, typical_turn_count_min: 120, typical_turn_count_max: 150 } }));
+    expect(long.conversation.turns).toHaveLength(CONVERSATION_LIMITS.turns);
   });
 
   it('fails permanently, naming the path, when the rows cannot make a valid conversation', async () => {

@@ -4,7 +4,7 @@ import { failedAttemptOf, TruncatedOutputError } from '../../../src/generation/f
 import { createOpenAIGenerator } from '../../../src/generation/openai';
 import { strictConversationJsonSchema } from '../../../src/generation/structured-output';
 import { chatCompletion, openaiError, startStandInServer, standInConversation, type StandInServer } from '../../helpers/stand-in-openai';
-import { generationRequest, rejection } from './fixtures';
+import { arc, generationRequest, rejection } from './fixtures';
 
 const PROMPT = 'Write a conversation between Marcus Chen and an assistant about building an emergency fund.';
 
@@ -22,6 +22,20 @@ describe('openai provider against a stand-in OpenAI server (local HTTP, wire for
     await standIn.close();
   });
   beforeEach(() => standIn.reset());
+
+  it('an arc that asks for more turns than the default bound is sent a schema with room for them (a grammar never cuts it short)', async () => {
+    standIn.enqueue(chatCompletion(JSON.stringify(standInConversation(30)), { promptTokens: 10, completionTokens: 10 }));
+    const longArc = { ...arc, typical_turn_count_min: 24, typical_turn_count_max: 30 };
+    const result = await generator().generate({ ...request(), arc: longArc });
+    const body = standIn.requests[0]!.body as {
+      messages: Array<{ content: string }>;
+      response_format: { json_schema: { schema: unknown } };
+    };
+    expect(body.response_format.json_schema.schema).toHaveProperty('properties.turns.maxItems', 32);
+    expect(body.response_format.json_schema.schema).toEqual(strictConversationJsonSchema(32));
+    expect(body.messages[0]!.content).toContain('...2 to 32 turns]}');
+    expect(result.conversation.turns).toHaveLength(30);
+  });
 
   it('sends a structured-output chat completion: the strict conversation schema, a system message with the shape, the prompt as the user message', async () => {
     standIn.enqueue(

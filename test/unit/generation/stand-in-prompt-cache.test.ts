@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { anthropicRequestBuilder } from '../../../src/generation/anthropic';
 import { createStandInPromptCache } from '../../helpers/stand-in-prompt-cache';
 import { LONG_HEAD } from './batch-fixtures';
+import { arc } from './fixtures';
 
 describe('stand-in prompt cache (what the stand-in servers count)', () => {
   const params = (ttl: '5m' | '1h', tail: string, model = 'claude-sonnet-4-5') =>
-    anthropicRequestBuilder({ model, maxTokens: 100, cacheTtl: ttl })({ prompt: LONG_HEAD + tail, cachePrefix: LONG_HEAD });
+    anthropicRequestBuilder({ model, maxTokens: 100, cacheTtl: ttl })({ prompt: LONG_HEAD + tail, cachePrefix: LONG_HEAD, arc });
 
   it('Anthropic: writes, reads within the TTL (refreshed by each read), writes again after it; models never share', () => {
     let now = 0;

@@ -11,6 +11,7 @@ import {
   SENT_INTENSITIES,
   SENT_SCHEMA_LIMITS,
   sentConversationJsonSchema,
+  sentTurnsFor,
   strictConversationJsonSchema,
 } from '../../../src/generation/structured-output';
 import { standInConversation } from '../../helpers/stand-in-server';
@@ -32,10 +33,10 @@ describe('structured output', () => {
   });
 
   it('the schema sent for structured output: every bound a grammar can enforce, tighter ones where a conversation fits', () => {
-    expect(SENT_SCHEMA_LIMITS).toEqual({ label: 60, text: 600, content: 1500, turns: 24 });
+    expect(SENT_SCHEMA_LIMITS).toEqual({ label: 40, text: 600, content: 1500, turns: 16 });
     expect(SENT_INTENSITIES).toEqual([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]);
     const text = { type: 'string', maxLength: 600 };
-    const label = { type: 'string', minLength: 1, maxLength: 60 };
+    const label = { type: 'string', minLength: 1, maxLength: 40 };
     expect(sentConversationJsonSchema()).toEqual({
       type: 'object',
       properties: {
@@ -44,7 +45,7 @@ describe('structured output', () => {
           properties: {
             client_persona: text,
             session_context: text,
-            conversation_phase: { type: 'string', maxLength: 60 },
+            conversation_phase: { type: 'string', maxLength: 40 },
             expected_outcome: text,
           },
           required: ['client_persona', 'session_context', 'conversation_phase'],
@@ -53,11 +54,11 @@ describe('structured output', () => {
         turns: {
           type: 'array',
           minItems: 2,
-          maxItems: 24,
+          maxItems: 16,
           items: {
             type: 'object',
             properties: {
-              turn_number: { type: 'integer', minimum: 1, maximum: 24 },
+              turn_number: { type: 'integer', minimum: 1, maximum: 16 },
               role: { type: 'string', enum: ['user', 'assistant'] },
               content: { type: 'string', minLength: 1, maxLength: 1500 },
               emotional_context: {
@@ -84,12 +85,34 @@ describe('structured output', () => {
     const instructions = jsonShapeInstructions();
     expect(instructions).toContain(JSON.stringify(sentConversationJsonSchema()));
     expect(instructions).toContain('"content": non-empty string of at most 1500 characters');
-    expect(instructions).toContain('"intensity": one of 0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1}}, ...2 to 24 turns]}');
+    expect(instructions).toContain('"intensity": one of 0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1}}, ...2 to 16 turns]}');
+    expect(instructions).toContain('compactly, on one line');
     // Never looser than the validator.
     expect(SENT_SCHEMA_LIMITS.content).toBeLessThanOrEqual(CONVERSATION_LIMITS.content);
     expect(SENT_SCHEMA_LIMITS.turns).toBeLessThanOrEqual(CONVERSATION_LIMITS.turns);
     expect(SENT_SCHEMA_LIMITS.text).toBeLessThanOrEqual(CONVERSATION_LIMITS.text);
     expect(SENT_SCHEMA_LIMITS.label).toBeLessThanOrEqual(CONVERSATION_LIMITS.label);
+  });
+
+  it('bounds the turns by the arc: the default for arcs that ask for fewer, two more than an arc asks for beyond it, never past the validator', () => {
+    const arc = (min: number, max: number) => ({ typical_turn_count_min: min, typical_turn_count_max: max });
+    // Every seeded arc asks for at most 14: their requests are the same as before.
+    expect(sentTurnsFor(arc(6, 14))).toBe(SENT_SCHEMA_LIMITS.turns);
+    expect(sentTurnsFor(undefined)).toBe(SENT_SCHEMA_LIMITS.turns);
+    expect(sentTurnsFor(arc(20, 30))).toBe(32);
+    // A row with min and max the wrong way round asks for its larger count.
+    expect(sentTurnsFor(arc(30, 20))).toBe(32);
+    expect(sentTurnsFor(arc(90, 150))).toBe(CONVERSATION_LIMITS.turns);
+    const wide = sentConversationJsonSchema(32);
+    expect(wide).toHaveProperty('properties.turns.maxItems', 32);
+    expect(wide).toHaveProperty('properties.turns.items.properties.turn_number.maximum', 32);
+    // Everything else is the default schema's.
+    const { turns: _t, ...rest } = (wide as { properties: Record<string, unknown> }).properties;
+    const { turns: _d, ...restDefault } = (sentConversationJsonSchema() as { properties: Record<string, unknown> }).properties;
+    expect(rest).toEqual(restDefault);
+    expect(sentConversationJsonSchema()).toHaveProperty('properties.turns.maxItems', 16);
+    expect(strictConversationJsonSchema(32)).toHaveProperty('properties.turns.maxItems', 32);
+    expect(jsonShapeInstructions(32)).toContain(`...2 to 32 turns]}\nAs JSON Schema: ${JSON.stringify(wide)}`);
   });
 
   it('the strict form: every property required (optional ones nullable), no others, the same bounds', () => {
@@ -106,12 +129,12 @@ describe('structured output', () => {
     });
     expect(strict).toHaveProperty(`${turn}.emotional_context.required`, ['primary_emotion', 'secondary_emotion', 'intensity']);
     expect(strict).toHaveProperty(`${turn}.emotional_context.properties.secondary_emotion`, {
-      anyOf: [{ type: 'string', minLength: 1, maxLength: 60 }, { type: 'null' }],
+      anyOf: [{ type: 'string', minLength: 1, maxLength: 40 }, { type: 'null' }],
     });
     expect(strict).toHaveProperty(`${turn}.emotional_context.properties.intensity.enum`, [...SENT_INTENSITIES]);
     expect(strict).toHaveProperty(`${turn}.content`, { type: 'string', minLength: 1, maxLength: 1500 });
-    expect(strict).toHaveProperty('properties.turns.maxItems', 24);
-    expect(strict).toHaveProperty(`${turn}.turn_number`, { type: 'integer', minimum: 1, maximum: 24 });
+    expect(strict).toHaveProperty('properties.turns.maxItems', 16);
+    expect(strict).toHaveProperty(`${turn}.turn_number`, { type: 'integer', minimum: 1, maximum: 16 });
     for (const path of ['', 'properties.conversation_metadata.', 'properties.turns.items.', `${turn}.emotional_context.`])
       expect(strict).toHaveProperty(`${path}additionalProperties`, false);
   });
@@ -144,8 +167,9 @@ describe('structured output', () => {
     for (const intensity of [5, 100, -0.1, 0.55]) expect(schemaAccepts(strict, withTurn(emotion(intensity)))).toBe(false);
     expect(schemaAccepts(strict, withTurn({ content: '' }))).toBe(false);
     expect(schemaAccepts(strict, withTurn({ content: 'x'.repeat(1501) }))).toBe(false);
-    expect(schemaAccepts(strict, withTurn({ turn_number: 25 }))).toBe(false);
-    expect(schemaAccepts(strict, nulled({ ...good, turns: Array.from({ length: 25 }, () => good.turns[0]) }))).toBe(false);
+    expect(schemaAccepts(strict, withTurn({ turn_number: 17 }))).toBe(false);
+    expect(schemaAccepts(strict, withTurn({ emotional_context: { primary_emotion: 'x'.repeat(41), intensity: 0.5 } }))).toBe(false);
+    expect(schemaAccepts(strict, nulled({ ...good, turns: Array.from({ length: 17 }, () => good.turns[0]) }))).toBe(false);
     // The exception: a grammar cannot tell whitespace from text, so only the validator refuses this.
     expect(schemaAccepts(strict, withTurn({ content: ' ' }))).toBe(true);
     expect(checkConversation(withTurn({ content: ' ' })).ok).toBe(false);
