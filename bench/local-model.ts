@@ -25,6 +25,7 @@ import { promptSha256 } from '../src/db/conversations';
 import { ScaffoldingCache } from '../src/db/scaffolding';
 import { installLocalModel, startLlamaServer } from '../src/dev/llama-server';
 import { openAIChatRequest, readCompletion } from '../src/generation/openai';
+import { sentTurnsFor } from '../src/generation/structured-output';
 import { renderItem } from '../src/scaffolding/render-item';
 import type OpenAI from 'openai';
 
@@ -68,7 +69,7 @@ export async function localModel(b: LocalModelBench): Promise<void> {
   for (const c of LEVELS) {
     const items = itemsAt(c);
     const bulkgen = await bulkgenRun(b, c, items);
-    const direct = await directRun(b, c, bulkgen.prompts);
+    const direct = await directRun(b, c, bulkgen.requests);
     const rate = (r: RunFigures) => r.answers / r.seconds;
     const describe = (r: RunFigures) =>
       `${r.answers} answers (${r.valid} valid) in ${r.seconds.toFixed(1)} s, ${r.outputTokens} output tokens (${(r.outputTokens / r.seconds).toFixed(1)} tokens/s)`;
@@ -111,7 +112,7 @@ function server(b: LocalModelBench, c: number, label: string) {
   });
 }
 
-async function bulkgenRun(b: LocalModelBench, c: number, items: number): Promise<RunFigures & { prompts: string[] }> {
+async function bulkgenRun(b: LocalModelBench, c: number, items: number): Promise<RunFigures & { requests: DirectRequest[] }> {
   const llama = await server(b, c, 'bulkgen');
   const queue = `bench-localmodel-c${c}-${Date.now()}`;
   const worker = b.spawnWorker(
@@ -151,7 +152,10 @@ async function bulkgenRun(b: LocalModelBench, c: number, items: number): Promise
 
     // Each item's prompt as the worker rendered it, checked against what was stored of it.
     const cache = new ScaffoldingCache(b.db);
-    const prompts = await Promise.all(rows.data.map(async (row) => (await renderItem(cache, row)).prompt));
+    const rendered = await Promise.all(rows.data.map((row) => renderItem(cache, row)));
+    const prompts = rendered.map((r) => r.prompt);
+    // What the generator sends with each prompt besides it: the turns its arc is allowed.
+    const requests = rendered.map((r) => ({ prompt: r.prompt, turns: sentTurnsFor(r.arc) }));
     const sent = new Set([
       ...conversations.data.map((r) => r.prompt_sha256),
       ...failures.data.map((r) => r.prompt && promptSha256(r.prompt)),
@@ -163,14 +167,20 @@ async function bulkgenRun(b: LocalModelBench, c: number, items: number): Promise
         `localmodel c=${c}: ${conversations.data.length + failures.data.length} answers for ${items} items, expected one each`,
       );
     const tokens = [...conversations.data, ...failures.data].reduce((sum, r) => sum + (r.output_tokens ?? 0), 0);
-    return { answers: ended.length, valid: conversations.data.length, outputTokens: tokens, seconds: (last - first) / 1000, prompts };
+    return { answers: ended.length, valid: conversations.data.length, outputTokens: tokens, seconds: (last - first) / 1000, requests };
   } finally {
     await b.stopWorker(worker);
     await llama.stop();
   }
 }
 
-async function directRun(b: LocalModelBench, c: number, prompts: string[]): Promise<RunFigures> {
+/** One item's request as the `openai` generator makes it: the rendered prompt and the turns the schema sent allows. */
+interface DirectRequest {
+  prompt: string;
+  turns: number;
+}
+
+async function directRun(b: LocalModelBench, c: number, requests: DirectRequest[]): Promise<RunFigures> {
   const llama = await server(b, c, 'direct');
   try {
     let next = 0;
@@ -181,8 +191,9 @@ async function directRun(b: LocalModelBench, c: number, prompts: string[]): Prom
     let lastAnswer = t0;
     await Promise.all(
       Array.from({ length: c }, async () => {
-        while (next < prompts.length) {
-          const body = openAIChatRequest(llama.model, prompts[next++]!, 'json_schema');
+        while (next < requests.length) {
+          const { prompt, turns } = requests[next++]!;
+          const body = openAIChatRequest(llama.model, prompt, 'json_schema', turns);
           const res = await fetch(`${llama.baseURL}/chat/completions`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
