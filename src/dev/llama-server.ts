@@ -20,20 +20,23 @@ export const LOCAL_MODEL_NAME = 'SmolLM2-135M-Instruct-Q4_1';
 
 /**
  * Context per request slot, in tokens: our prompt (the JSON shape instructions with the schema and
- * the rendered template: 521 tokens measured for a one-line template) plus
+ * the rendered template: 647 tokens measured for a one-line template, 839 for a seeded one) plus
  * {@link MAX_OUTPUT_TOKENS}, with room for longer templates. SmolLM2 was trained on 8,192.
  */
 export const CONTEXT_PER_SLOT = 4096;
 
 /**
- * The server's cap on generated tokens per request (`--n-predict`). The conversation schema bounds
- * each string but allows 100 turns of 8,000 characters, so a small model that loops runs on (one
- * answer measured 4,430 tokens, 232 s); capped, it ends with `finish_reason: 'length'`, which the
- * provider records as truncated output (retried like any invalid output) instead of holding a slot
- * for minutes. Valid conversations measured 287-681 tokens; at a cap of 1,024, 6 of 9 answers were
- * cut off mid-conversation, at 2,048 1 of 4.
+ * The server's cap on generated tokens per request (`--n-predict`). A small model that loops runs on
+ * until some limit stops it (one answer measured 4,430 tokens, 232 s, before the schema's bounds);
+ * capped, it ends with `finish_reason: 'length'`, which the provider records as truncated output
+ * (retried like any invalid output) instead of holding a slot for minutes. Since the schema sent
+ * bounds every string and the turns (`SENT_SCHEMA_LIMITS` in src/generation/structured-output.ts), a
+ * runaway answer is forced to close at 16 turns, at some 1,200-1,750 tokens. Measured with that schema by
+ * an earlier session (16 answers each at 2 slots): at a cap of 1,536, 14 valid and 2 cut off; at 2,048, 15
+ * valid (3 of them longer than 1,536 tokens) and 1 cut off, in about the same time (647 and 653 s). At 2,048,
+ * bench `localmodel` (2026-12-04): 20 valid answers of 20 (README: Local model).
  */
-export const MAX_OUTPUT_TOKENS = 1536;
+export const MAX_OUTPUT_TOKENS = 2048;
 
 /**
  * Sampling against loops (`--repeat-penalty`, `--dry-multiplier`: llama.cpp's repetition and DRY
