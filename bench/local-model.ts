@@ -25,7 +25,6 @@ import { promptSha256 } from '../src/db/conversations';
 import { ScaffoldingCache } from '../src/db/scaffolding';
 import { installLocalModel, startLlamaServer } from '../src/dev/llama-server';
 import { openAIChatRequest, readCompletion } from '../src/generation/openai';
-import { sentTurnsFor } from '../src/generation/structured-output';
 import { renderItem } from '../src/scaffolding/render-item';
 import type OpenAI from 'openai';
 
@@ -161,15 +160,13 @@ async function bulkgenRun(b: LocalModelBench, c: number, items: number): Promise
 
     // Each item's prompt as the worker rendered it, checked against what was stored of it.
     const cache = new ScaffoldingCache(b.db);
-    const rendered = await Promise.all(rows.data.map((row) => renderItem(cache, row)));
-    const prompts = rendered.map((r) => r.prompt);
-    // What the generator sends with each prompt besides it: the turns its arc is allowed.
-    const requests = rendered.map((r) => ({ prompt: r.prompt, turns: sentTurnsFor(r.arc) }));
+    // With its arc: the generator's request allows the turns the arc asks for.
+    const requests: DirectRequest[] = await Promise.all(rows.data.map((row) => renderItem(cache, row)));
     const sent = new Set([
       ...conversations.data.map((r) => r.prompt_sha256),
       ...failures.data.map((r) => r.prompt && promptSha256(r.prompt)),
     ]);
-    const unmatched = prompts.filter((p) => !sent.has(promptSha256(p))).length;
+    const unmatched = requests.filter((r) => !sent.has(promptSha256(r.prompt))).length;
     if (unmatched > 0) throw new Error(`localmodel c=${c}: ${unmatched} rendered prompts match no stored prompt`);
     if (conversations.data.length + failures.data.length !== items)
       throw new Error(
@@ -183,11 +180,8 @@ async function bulkgenRun(b: LocalModelBench, c: number, items: number): Promise
   }
 }
 
-/** One item's request as the `openai` generator makes it: the rendered prompt and the turns the schema sent allows. */
-interface DirectRequest {
-  prompt: string;
-  turns: number;
-}
+/** What the `openai` generator makes one item's request of: the rendered prompt and the item's arc. */
+type DirectRequest = Pick<Awaited<ReturnType<typeof renderItem>>, 'prompt' | 'arc'>;
 
 async function directRun(b: LocalModelBench, c: number, requests: DirectRequest[]): Promise<RunFigures> {
   const llama = await server(b, c, 'direct');
@@ -201,8 +195,8 @@ async function directRun(b: LocalModelBench, c: number, requests: DirectRequest[
     await Promise.all(
       Array.from({ length: c }, async () => {
         while (next < requests.length) {
-          const { prompt, turns } = requests[next++]!;
-          const body = openAIChatRequest(llama.model, prompt, 'json_schema', turns);
+          const { prompt, arc } = requests[next++]!;
+          const body = openAIChatRequest(llama.model, prompt, 'json_schema', arc);
           const res = await fetch(`${llama.baseURL}/chat/completions`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },

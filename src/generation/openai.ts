@@ -2,6 +2,7 @@ import OpenAI, { APIConnectionError, APIError, APIUserAbortError, OpenAIError } 
 import { createModelGenerator, sdkClientOptions, type ModelGeneratorOptions, type ModelOutput } from './model-generator';
 import type { ConversationGenerator } from './provider';
 import type { OpenAIResponseFormat } from '../config';
+import type { EmotionalArcRow } from '../domain/rows';
 import type { SdkErrors } from './sdk-errors';
 import {
   jsonShapeInstructions,
@@ -75,8 +76,10 @@ export function openAIChatRequest(
   model: string,
   prompt: string,
   format: OpenAIResponseFormat,
-  turns: number = SENT_SCHEMA_LIMITS.turns,
+  arc?: Pick<EmotionalArcRow, 'typical_turn_count_min' | 'typical_turn_count_max'>,
 ): OpenAI.ChatCompletionCreateParamsNonStreaming {
+  // The schema and the instructions allow the turns the item's arc asks for (the default bound without one).
+  const turns = sentTurnsFor(arc);
   return {
     model,
     messages: [
@@ -118,7 +121,7 @@ export function createOpenAIGenerator(options: OpenAIGeneratorOptions): Conversa
     model,
     prices: options.prices,
     sdkErrors: OPENAI_SDK_ERRORS,
-    buildRequest: ({ prompt, arc }) => openAIChatRequest(model, prompt, format, sentTurnsFor(arc)),
+    buildRequest: ({ prompt, arc }) => openAIChatRequest(model, prompt, format, arc),
     send: async (body, signal) => {
       try {
         return await client.chat.completions.create(body, { signal });

@@ -63,7 +63,18 @@ export function sentTurnsFor(arc: Pick<EmotionalArcRow, 'typical_turn_count_min'
   return Math.min(CONVERSATION_LIMITS.turns, Math.max(SENT_SCHEMA_LIMITS.turns, asked + 2));
 }
 
-const sent = new Map<number, Record<string, unknown>>();
+/** `build` once per number of turns: the schemas and the instructions are the same for every request of that bound. */
+function byTurns<T>(build: (turns: number) => T): (turns?: number) => T {
+  const built = new Map<number, T>();
+  return (turns = SENT_SCHEMA_LIMITS.turns) => {
+    let out = built.get(turns);
+    if (out === undefined) {
+      out = build(turns);
+      built.set(turns, out);
+    }
+    return out;
+  };
+}
 
 /**
  * The schema structured output is asked with: {@link conversationJsonSchema} with every constraint
@@ -73,29 +84,25 @@ const sent = new Map<number, Record<string, unknown>>();
  * (a whitespace-only `content` aside, see {@link conversationJsonSchema}). `turns`: the most turns
  * allowed ({@link sentTurnsFor} the item's arc; default {@link SENT_SCHEMA_LIMITS}`.turns`).
  */
-export function sentConversationJsonSchema(turns: number = SENT_SCHEMA_LIMITS.turns): Record<string, unknown> {
-  let out = sent.get(turns);
-  if (!out) {
-    out = structuredClone(conversationJsonSchema());
-    const L = SENT_SCHEMA_LIMITS;
-    const meta = ['properties', 'conversation_metadata', 'properties'];
-    for (const key of ['client_persona', 'session_context', 'expected_outcome'])
-      tighten(schemaAt(out, meta, key), 'string', { maxLength: L.text });
-    tighten(schemaAt(out, meta, 'conversation_phase'), 'string', { maxLength: L.label });
-    tighten(schemaAt(out, ['properties'], 'turns'), 'array', { maxItems: turns });
-    tighten(schemaAt(out, TURN, 'turn_number'), 'integer', { maximum: turns });
-    tighten(schemaAt(out, TURN, 'content'), 'string', { maxLength: L.content });
-    const emotion = [...TURN, 'emotional_context', 'properties'];
-    for (const key of ['primary_emotion', 'secondary_emotion']) tighten(schemaAt(out, emotion, key), 'string', { maxLength: L.label });
-    const intensity = schemaAt(out, emotion, 'intensity');
-    if (intensity.type !== 'number' || SENT_INTENSITIES.some((v) => v < (intensity.minimum as number) || v > (intensity.maximum as number)))
-      throw new Error(`the intensity schema changed: ${JSON.stringify(intensity)}`);
-    for (const key of Object.keys(intensity)) delete intensity[key];
-    Object.assign(intensity, { type: 'number', enum: [...SENT_INTENSITIES] });
-    sent.set(turns, out);
-  }
+export const sentConversationJsonSchema = byTurns((turns): Record<string, unknown> => {
+  const out = structuredClone(conversationJsonSchema());
+  const L = SENT_SCHEMA_LIMITS;
+  const meta = ['properties', 'conversation_metadata', 'properties'];
+  for (const key of ['client_persona', 'session_context', 'expected_outcome'])
+    tighten(schemaAt(out, meta, key), 'string', { maxLength: L.text });
+  tighten(schemaAt(out, meta, 'conversation_phase'), 'string', { maxLength: L.label });
+  tighten(schemaAt(out, ['properties'], 'turns'), 'array', { maxItems: turns });
+  tighten(schemaAt(out, TURN, 'turn_number'), 'integer', { maximum: turns });
+  tighten(schemaAt(out, TURN, 'content'), 'string', { maxLength: L.content });
+  const emotion = [...TURN, 'emotional_context', 'properties'];
+  for (const key of ['primary_emotion', 'secondary_emotion']) tighten(schemaAt(out, emotion, key), 'string', { maxLength: L.label });
+  const intensity = schemaAt(out, emotion, 'intensity');
+  if (intensity.type !== 'number' || SENT_INTENSITIES.some((v) => v < (intensity.minimum as number) || v > (intensity.maximum as number)))
+    throw new Error(`the intensity schema changed: ${JSON.stringify(intensity)}`);
+  for (const key of Object.keys(intensity)) delete intensity[key];
+  Object.assign(intensity, { type: 'number', enum: [...SENT_INTENSITIES] });
   return out;
-}
+});
 
 /** The path from the conversation schema's root to a turn's properties. */
 const TURN = ['properties', 'turns', 'items', 'properties'];
@@ -118,22 +125,13 @@ function tighten(node: Record<string, unknown>, type: string, bounds: Record<str
   }
 }
 
-const strict = new Map<number, Record<string, unknown>>();
-
 /**
  * {@link sentConversationJsonSchema} in the form strict structured output takes it (OpenAI's
  * `response_format: json_schema` with `strict: true`; vLLM, llama.cpp and Ollama accept it too):
  * every object lists all its properties as required and allows no others, and an optional property
  * may be null instead (read back as left out, see {@link checkConversation}).
  */
-export function strictConversationJsonSchema(turns: number = SENT_SCHEMA_LIMITS.turns): Record<string, unknown> {
-  let out = strict.get(turns);
-  if (!out) {
-    out = toStrict(sentConversationJsonSchema(turns)) as Record<string, unknown>;
-    strict.set(turns, out);
-  }
-  return out;
-}
+export const strictConversationJsonSchema = byTurns((turns) => toStrict(sentConversationJsonSchema(turns)) as Record<string, unknown>);
 
 function toStrict(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(toStrict);
@@ -164,9 +162,9 @@ function withoutNullFields(value: unknown): unknown {
 /**
  * The system message that tells a chat model to answer with the conversation as bare JSON (for
  * providers whose structured output is `response_format: json_object`, which only promises JSON), with the
- * schema sent for conversations of at most `turns` turns.
+ * schema sent for conversations of at most `turns` turns (built once per bound: it leads every request).
  */
-export function jsonShapeInstructions(turns: number = SENT_SCHEMA_LIMITS.turns): string {
+export const jsonShapeInstructions = byTurns((turns): string => {
   const L = SENT_SCHEMA_LIMITS;
   return [
     'You write training conversations. Answer with one JSON object and nothing else: no prose, no Markdown fences.',
@@ -179,7 +177,7 @@ export function jsonShapeInstructions(turns: number = SENT_SCHEMA_LIMITS.turns):
     `            "emotional_context": {"primary_emotion": string, "secondary_emotion"?: string, "intensity": one of ${SENT_INTENSITIES.join(', ')}}}, ...2 to ${turns} turns]}`,
     `As JSON Schema: ${JSON.stringify(sentConversationJsonSchema(turns))}`,
   ].join('\n');
-}
+});
 
 /** The outcome of {@link readConversationText} and {@link checkConversation}. */
 export type OutputCheck =

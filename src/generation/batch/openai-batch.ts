@@ -11,7 +11,6 @@ import {
   openAITruncationHint,
   readCompletion,
 } from '../openai';
-import { sentTurnsFor } from '../structured-output';
 import { createPriceTable, type PriceTable } from '../pricing';
 import { PermanentGenerationError } from '../provider';
 import { batchCallError, batchLimits, checkBatchSize, succeededLine, type BatchLimits } from './batch-common';
@@ -88,7 +87,7 @@ export function createOpenAIBatchProvider(options: OpenAIBatchProviderOptions): 
     model,
     limits,
     buildLine(input: BatchItemInput): BatchRequestLine {
-      return { customId: input.itemId, body: openAIChatRequest(model, input.prompt, format, sentTurnsFor(input.arc)) };
+      return { customId: input.itemId, body: openAIChatRequest(model, input.prompt, format, input.arc) };
     },
     async create(lines, chunkKey, signal) {
       const jsonl =
