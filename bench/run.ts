@@ -218,7 +218,7 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
     if (result.status !== 'completed') throw new Error(`${label}: batch ended ${result.status}`);
     const breakdown = await activityBreakdown(ctx.client, s.workflowId);
     log(
-      `  ${label}: ${breakdown.lanes} activities for ${breakdown.items} items (${breakdown.distinctItems} distinct, ${breakdown.scheduledTwice} scheduled in more than one lane, i.e. handed back); means: scheduled -> completed ${breakdown.activityMs} ms (of which scheduled -> started ${breakdown.startMs} ms, and the lane's own run ${breakdown.laneMs} ms), completed -> the workflow task that reacts completed ${breakdown.turnaroundMs} ms`,
+      `  ${label}: ${breakdown.lanes} activities for ${breakdown.items} items (${breakdown.distinctItems} distinct, ${breakdown.scheduledTwice} scheduled in more than one lane, i.e. handed back); means: scheduled -> completed ${breakdown.activityMs} ms (of which scheduled -> started ${breakdown.startMs} ms, and the lane's own run ${breakdown.laneMs} ms), completed -> the workflow task that reacts completed ${breakdown.turnaroundMs} ms; ${breakdown.runs} run(s), largest history ${breakdown.maxEvents} events, ${(breakdown.maxBytes / 2 ** 20).toFixed(2)} MiB`,
     );
     return {
       ...(await throughput(ctx.db, s.jobId)),
@@ -253,12 +253,19 @@ async function activityBreakdown(client: Client, workflowId: string) {
   let laneMs = 0;
   const seen = new Set<string>();
   const twice = new Set<string>();
+  // The runs, and the largest history of any run: events, and bytes (as the server counts them at the run's last workflow task).
+  const history = { runs: 0, maxEvents: 0, maxBytes: 0 };
   for await (const wf of client.workflow.list({ query: `WorkflowId="${workflowId}"` })) {
     // Event ids are per run.
     const scheduled = new Map<number, { at: number; items: number }>();
     // Completions waiting for the workflow task that reacts to them (and dispatches the next lane).
     let waiting: number[] = [];
-    for (const e of (await client.workflow.getHandle(workflowId, wf.runId).fetchHistory()).events ?? []) {
+    const events = (await client.workflow.getHandle(workflowId, wf.runId).fetchHistory()).events ?? [];
+    history.runs++;
+    history.maxEvents = Math.max(history.maxEvents, events.length);
+    for (const e of events) {
+      const bytes = Number(e.workflowTaskStartedEventAttributes?.historySizeBytes ?? 0);
+      history.maxBytes = Math.max(history.maxBytes, bytes);
       const at = ms(e.eventTime);
       const sch = e.activityTaskScheduledEventAttributes;
       if (sch?.activityType?.name === 'processLane') {
@@ -292,6 +299,7 @@ async function activityBreakdown(client: Client, workflowId: string) {
   }
   const mean = (total: number, n: number) => (n === 0 ? 0 : Math.round(total / n));
   return {
+    ...history,
     lanes,
     items,
     distinctItems: seen.size,
@@ -560,13 +568,7 @@ async function scale(ctx: Ctx) {
   const t0 = Date.now();
   const run = await durableRun(ctx, SCALE_ITEMS, 0, 'scale');
   const total = (Date.now() - t0) / 1000;
-  let maxEvents = 0;
-  let runs = 0;
-  for await (const wf of ctx.client.workflow.list({ query: `WorkflowId="${run.workflowId}"` })) {
-    const history = await ctx.client.workflow.getHandle(run.workflowId, wf.runId).fetchHistory();
-    maxEvents = Math.max(maxEvents, history.events?.length ?? 0);
-    runs++;
-  }
+  const { runs, maxEvents, maxBytes } = run.breakdown;
   record('scale_items', SCALE_ITEMS, 'items', 'items in the batch');
   record('scale_total_s', total, 's', 'submit (job + items in one transaction) to workflow result');
   record('scale_items_per_sec', run.itemsPerSec, 'items/s', 'batch_items timestamps');
@@ -574,9 +576,10 @@ async function scale(ctx: Ctx) {
     'scale_runs',
     runs,
     'runs',
-    'workflow runs (continue-as-new at 3,500 history events, 2,000 lane activities or 20,000 items; runs before patched("lanes-by-window"): 500 or 5,000)',
+    'workflow runs (continue-as-new at 8,000 history events or 6 MiB; runs before patched("runs-by-history"): 3,500 events, 2,000 lanes or 20,000 items; before patched("lanes-by-window"): 500 lanes or 5,000 items)',
   );
   record('max_history_events', maxEvents, 'events', 'largest history of any run of the batch (target <= 10,000)');
+  record('max_history_mb', maxBytes / 2 ** 20, 'MiB', "largest history of any run, in the server's bytes at its last workflow task (Temporal warns at 10 MiB)");
   record('worker_peak_rss_mb', run.peakRssMb, 'MB', 'VmHWM of the `bulkgen worker` process (target <= 256 MB at 100,000 items)');
 }
 

@@ -32,6 +32,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   const state = new BatchState(input, {
     now: Date.now,
     historyLength: () => workflowInfo().historyLength,
+    historyBytes: () => workflowInfo().historySize,
     onStatus: (s) => upsertSearchAttributes([{ key: BatchStatusKey, value: s }]),
   });
   const { jobId, opts, counters } = state;
@@ -84,6 +85,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   if (patched('lanes-by-window')) state.sizeLanesByWindow();
   // Runs recorded before pages were sized by the window replay with pages of `opts.pageSize`.
   state.pagesByWindow = patched('pages-by-window');
+  // Runs recorded before runs were planned by their history replay with the older run lengths.
+  if (patched('runs-by-history')) state.planRunsByHistory();
   writer.rowStatus = state.job.status;
   upsertSearchAttributes([
     { key: BatchTierKey, value: state.job.tier },

@@ -42,9 +42,15 @@ export interface BatchRunOptions {
   maxLaneMs?: number;
   /**
    * With lanes sized by the window: history events a run is planned to (default 3,500, under the 4,096 at which
-   * Temporal suggests continue-as-new), so its last lanes shrink before it ends; see `BatchState.runIsFull`.
+   * Temporal suggests continue-as-new; 8,000 with runs planned by their history, which no longer take that
+   * suggestion), so its last lanes shrink before it ends; see `BatchState.runIsFull`.
    */
   eventsPerRun?: number;
+  /**
+   * With runs planned by their history (`patched('runs-by-history')`): history bytes a run is planned to (default
+   * 6 MiB, under the 10 MiB at which Temporal warns), besides `eventsPerRun`; see `BatchState.runBudgetUsed`.
+   */
+  bytesPerRun?: number;
 }
 
 /** State carried across continue-as-new besides cursor and counters. */

@@ -14,6 +14,7 @@ const files = fs
   .filter((f) => f.endsWith('.json'))
   .sort();
 
+const runsByHistory = files.filter((f) => f.startsWith('runs-by-history'));
 const readHistory = (file: string) => historyFromJSON(JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')));
 
 describe('recorded histories replay against the workflow code of today', () => {
@@ -82,8 +83,8 @@ describe('recorded histories replay against the workflow code of today', () => {
     // laneTargetMs 200 over 100 ms items: at most 2 a lane by the older rule; 1.2 s lanes by the window (3 x 400 ms).
     expect(Math.max(...laneSizes)).toBeGreaterThan(2);
     expect(laneSizes.reduce((a, b) => a + b, 0)).toBe(16);
-    // Recordings made later carry it too (pages-by-window.json); the ones before it do not.
-    const later = ['lanes-by-window.json', 'pages-by-window.json'];
+    // Recordings made later carry it too (pages-by-window.json, runs-by-history-run*.json); the ones before it do not.
+    const later = ['lanes-by-window.json', 'pages-by-window.json', ...runsByHistory];
     for (const f of files.filter((f) => !later.includes(f))) expect(patchIds(f)).not.toContain('lanes-by-window');
   });
 
@@ -97,7 +98,20 @@ describe('recorded histories replay against the workflow code of today', () => {
     // A window of 110 one-item lanes: pages of 110, where every older recording asked for the default 100 (or its test's own).
     expect(pageLimits('pages-by-window.json')[0]).toBe(110);
     expect(pageLimits('lanes-by-window.json').every((limit) => limit === 100)).toBe(true);
-    for (const f of files.filter((f) => f !== 'pages-by-window.json')) expect(patchIds(f)).not.toContain('pages-by-window');
+    const later = ['pages-by-window.json', ...runsByHistory];
+    for (const f of files.filter((f) => !later.includes(f))) expect(patchIds(f)).not.toContain('pages-by-window');
+  });
+
+  it("runs are planned by their history behind patched('runs-by-history'): its first run continued-as-new by its bytes, far below the older rule's events; no older file has the marker", () => {
+    expect(runsByHistory).toEqual(['runs-by-history-run1.json', 'runs-by-history-run2.json']);
+    for (const f of runsByHistory) expect(patchIds(f)).toEqual(['spend-cap', 'lanes-by-window', 'pages-by-window', 'runs-by-history']);
+    const events = readHistory('runs-by-history-run1.json').events!;
+    expect(events.at(-1)!.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+    // Its budget was 40,000 bytes (bytesPerRun): the last workflow task saw the history past it, at a few hundred events.
+    const sizes = events.map((e) => Number(e.workflowTaskStartedEventAttributes?.historySizeBytes ?? 0)).filter((n) => n > 0);
+    expect(sizes.at(-1)).toBeGreaterThanOrEqual(40_000);
+    expect(events.length).toBeLessThan(1000);
+    for (const f of files.filter((f) => !runsByHistory.includes(f))) expect(patchIds(f)).not.toContain('runs-by-history');
   });
 
   it('replays every file with no determinism error', async () => {

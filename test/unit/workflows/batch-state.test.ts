@@ -283,6 +283,57 @@ describe('BatchState', () => {
     expect(older.runIsFull(false)).toBe(false);
   });
 
+  it("planned by the history, runs end by events or bytes, not by Temporal's suggestion, and a job ends in its run when its rest fits", () => {
+    let events = 0;
+    let bytes = 0;
+    const state = new BatchState({ jobId: JOB }, { now: () => 0, historyLength: () => events, historyBytes: () => bytes });
+    state.loaded(settings({ totalItems: 100_000, concurrency: 200 }));
+    state.sizeLanesByWindow();
+    state.planRunsByHistory();
+    const { lanesPerRun, itemsPerRun, eventsPerRun, bytesPerRun } = state.opts;
+    expect([lanesPerRun, itemsPerRun, eventsPerRun, bytesPerRun]).toEqual([10_000, 100_000, 8000, 6 * 1024 * 1024]);
+    // Options in the input stay as given.
+    const given = makeState({}, { options: { eventsPerRun: 50, lanesPerRun: 7 } }).state;
+    given.sizeLanesByWindow();
+    given.planRunsByHistory();
+    expect([given.opts.eventsPerRun, given.opts.lanesPerRun, given.opts.itemsPerRun]).toEqual([50, 7, 100_000]);
+
+    state.laneTimed(1, 2000); // 2 s items at C 200: lanes of 20 s, 10 items
+    state.lanesThisRun = 1000;
+    events = 5000; // 5 events a lane: room for 600 more lanes of 10 items
+    expect(state.laneSize()).toBe(10);
+    events = 7800; // ~7.8 events a lane: room for 25 lanes, 250 items over 200 slots
+    expect(state.laneSize()).toBe(2);
+    // Temporal suggests continue-as-new at 4,096 events: a run planned by its history does not take it.
+    expect(state.runIsFull(true)).toBe(false);
+    events = 8000;
+    expect(state.runIsFull(false)).toBe(true);
+    // Bytes end a run too, whichever budget is further used.
+    events = 4000;
+    bytes = 3 * 1024 * 1024;
+    expect(state.runIsFull(false)).toBe(false);
+    bytes = 6 * 1024 * 1024;
+    expect(state.runIsFull(false)).toBe(true);
+    expect(state.laneSize()).toBe(1);
+
+    // 300 items left: 7,000 events + 300 one-item lanes at 7 events each = 9,100 <= 1.2 x 8,000: the job ends in this run.
+    bytes = 0;
+    events = 7000;
+    state.cursor = 99_700;
+    expect(state.runIsFull(false)).toBe(false);
+    events = 8100; // 8,100 + 300 x 8.1 = 10,530 > 9,600: it does not fit, the run is full
+    expect(state.runIsFull(false)).toBe(true);
+    events = 7200; // 7,200 + 300 x 7.2 = 9,360: fits, lanes sized by what is left of the job
+    expect(state.runIsFull(false)).toBe(false);
+    expect(state.laneSize()).toBe(2);
+
+    // Lanes by the window alone (older runs) still take the suggestion.
+    const older = new BatchState({ jobId: JOB }, { now: () => 0, historyLength: () => 100 });
+    older.loaded(settings({ totalItems: 100_000, concurrency: 200 }));
+    older.sizeLanesByWindow();
+    expect(older.runIsFull(true)).toBe(true);
+  });
+
   it('held items go out first by position, and the cursor of the next run moves back to them', () => {
     const { state } = makeState({ totalItems: 20 });
     for (const p of [1, 2, 3, 4, 5, 6]) state.taken(ref(p));
