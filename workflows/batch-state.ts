@@ -405,8 +405,29 @@ export class BatchState {
     const target = Math.max(1, Math.min(maxLaneSize, Math.floor(this.laneMs() / Math.max(this.itemMs, 1))));
     let left = this.held.length + Math.max(0, Math.min(itemsPerRun - this.takenThisRun, this.job.totalItems - this.cursor));
     // By the window, the run's last lanes shrink too, so they end together and the drain before continue-as-new is short.
-    if (this.lanesByWindow) left = Math.min(left, this.lanesLeftInRun() * target);
+    if (this.lanesByWindow) {
+      const lanes = this.lanesLeftInRun();
+      left = Math.min(left, this.runsByHistory ? this.itemsOverLanes(lanes, target) : lanes * target);
+    }
     return Math.max(1, Math.min(target, Math.ceil(left / this.windowSize()), this.itemsUnderSpendCap()));
+  }
+
+  /**
+   * With runs planned by their history: the items `lanes` more lanes carry (at most `target` each) when every
+   * lane takes its share of what the run has left over the window (guided self-scheduling): each lane leaves
+   * (W - 1) / W of the rest, so the last W lanes carry one item each and the budget of L > W lanes is
+   * W x (W / (W - 1))^(L - W) items. Self-scheduling lets a slot whose lane ended early take a smaller one, so
+   * the run's lanes end within about an item of each other; sizing the last lanes by the lanes left alone
+   * (`lanes x target`) gave lanes of 10 items 20 s before the end, and their jitter drained the window over ~9 s.
+   * Plain multiplications (no `Math.exp`), so a replay computes the same figure bit for bit.
+   */
+  private itemsOverLanes(lanes: number, target: number): number {
+    const w = this.windowSize();
+    if (lanes <= w) return lanes;
+    const most = lanes * target;
+    let items = w;
+    for (let i = w; i < lanes && items < most; i++) items *= w / (w - 1);
+    return Math.min(most, Math.floor(items));
   }
 
   /**
