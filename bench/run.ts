@@ -203,8 +203,14 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
   try {
     const config = { ...ctx.config, TEMPORAL_TASK_QUEUE: queue };
     // BENCH_LANE_TARGET_MS and BENCH_LANE_MS_PER_SLOT try another lane sizing (workflows/batch-state.ts, laneMs; 0 per
-    // slot sizes lanes as before lanes were sized by the window).
-    const laneEnv = { laneTargetMs: process.env.BENCH_LANE_TARGET_MS, laneMsPerSlot: process.env.BENCH_LANE_MS_PER_SLOT };
+    // slot sizes lanes as before lanes were sized by the window); BENCH_EVENTS_PER_RUN and BENCH_BYTES_PER_RUN another
+    // run budget (runIsFull).
+    const laneEnv = {
+      laneTargetMs: process.env.BENCH_LANE_TARGET_MS,
+      laneMsPerSlot: process.env.BENCH_LANE_MS_PER_SLOT,
+      eventsPerRun: process.env.BENCH_EVENTS_PER_RUN,
+      bytesPerRun: process.env.BENCH_BYTES_PER_RUN,
+    };
     const laneOptions = Object.entries(laneEnv).filter(([, v]) => v !== undefined && v !== '');
     const runOptions = laneOptions.length > 0 ? Object.fromEntries(laneOptions.map(([k, v]) => [k, Number(v)])) : undefined;
     const s = await submitBatch(
@@ -576,7 +582,7 @@ async function scale(ctx: Ctx) {
     'scale_runs',
     runs,
     'runs',
-    'workflow runs (continue-as-new at 8,000 history events or 6 MiB; runs before patched("runs-by-history"): 3,500 events, 2,000 lanes or 20,000 items; before patched("lanes-by-window"): 500 lanes or 5,000 items)',
+    'workflow runs (continue-as-new at 8,000 history events or 4 MiB; runs before patched("runs-by-history"): 3,500 events, 2,000 lanes or 20,000 items; before patched("lanes-by-window"): 500 lanes or 5,000 items)',
   );
   record('max_history_events', maxEvents, 'events', 'largest history of any run of the batch (target <= 10,000)');
   record('max_history_mb', maxBytes / 2 ** 20, 'MiB', "largest history of any run, in the server's bytes at its last workflow task (Temporal warns at 10 MiB)");

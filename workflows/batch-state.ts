@@ -29,7 +29,7 @@ export const DEFAULT_RUN_OPTIONS: Readonly<Required<BatchRunOptions>> = {
   laneMsPerSlot: 100,
   maxLaneMs: 20_000,
   eventsPerRun: 3500,
-  bytesPerRun: 6 * 1024 * 1024,
+  bytesPerRun: 4 * 1024 * 1024,
 };
 
 /**

@@ -48,7 +48,8 @@ export interface BatchRunOptions {
   eventsPerRun?: number;
   /**
    * With runs planned by their history (`patched('runs-by-history')`): history bytes a run is planned to (default
-   * 6 MiB, under the 10 MiB at which Temporal warns), besides `eventsPerRun`; see `BatchState.runBudgetUsed`.
+   * 4 MiB, where Temporal suggests continue-as-new by size; a worker holds more the longer its runs), besides
+   * `eventsPerRun`; see `BatchState.runBudgetUsed`.
    */
   bytesPerRun?: number;
 }

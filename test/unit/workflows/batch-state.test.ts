@@ -291,7 +291,7 @@ describe('BatchState', () => {
     state.sizeLanesByWindow();
     state.planRunsByHistory();
     const { lanesPerRun, itemsPerRun, eventsPerRun, bytesPerRun } = state.opts;
-    expect([lanesPerRun, itemsPerRun, eventsPerRun, bytesPerRun]).toEqual([10_000, 100_000, 8000, 6 * 1024 * 1024]);
+    expect([lanesPerRun, itemsPerRun, eventsPerRun, bytesPerRun]).toEqual([10_000, 100_000, 8000, 4 * 1024 * 1024]);
     // Options in the input stay as given.
     const given = makeState({}, { options: { eventsPerRun: 50, lanesPerRun: 7 } }).state;
     given.sizeLanesByWindow();
@@ -314,9 +314,9 @@ describe('BatchState', () => {
     expect(state.runIsFull(false)).toBe(true);
     // Bytes end a run too, whichever budget is further used.
     events = 4000;
-    bytes = 3 * 1024 * 1024;
+    bytes = 2 * 1024 * 1024;
     expect(state.runIsFull(false)).toBe(false);
-    bytes = 6 * 1024 * 1024;
+    bytes = 4 * 1024 * 1024;
     expect(state.runIsFull(false)).toBe(true);
     expect(state.laneSize()).toBe(1);
 
