@@ -585,7 +585,12 @@ async function scale(ctx: Ctx) {
     'workflow runs (continue-as-new at 8,000 history events or 4 MiB; runs before patched("runs-by-history"): 3,500 events, 2,000 lanes or 20,000 items; before patched("lanes-by-window"): 500 lanes or 5,000 items)',
   );
   record('max_history_events', maxEvents, 'events', 'largest history of any run of the batch (target <= 10,000)');
-  record('max_history_mb', maxBytes / 2 ** 20, 'MiB', "largest history of any run, in the server's bytes at its last workflow task (Temporal warns at 10 MiB)");
+  record(
+    'max_history_mb',
+    maxBytes / 2 ** 20,
+    'MiB',
+    "largest history of any run, in the server's bytes at its last workflow task (Temporal warns at 10 MiB)",
+  );
   record('worker_peak_rss_mb', run.peakRssMb, 'MB', 'VmHWM of the `bulkgen worker` process (target <= 256 MB at 100,000 items)');
 }
 
