@@ -203,11 +203,12 @@ async function durableRun(ctx: Ctx, items: number, latencyMs: number, label: str
   try {
     const config = { ...ctx.config, TEMPORAL_TASK_QUEUE: queue };
     // BENCH_LANE_TARGET_MS and BENCH_LANE_MS_PER_SLOT try another lane sizing (workflows/batch-state.ts, laneMs; 0 per
-    // slot sizes lanes as before lanes were sized by the window); BENCH_EVENTS_PER_RUN and BENCH_BYTES_PER_RUN another
+    // slot sizes lanes as before lanes were sized by the window), BENCH_MAX_LANE_MS the longest lane; BENCH_EVENTS_PER_RUN and BENCH_BYTES_PER_RUN another
     // run budget (runIsFull).
     const laneEnv = {
       laneTargetMs: process.env.BENCH_LANE_TARGET_MS,
       laneMsPerSlot: process.env.BENCH_LANE_MS_PER_SLOT,
+      maxLaneMs: process.env.BENCH_MAX_LANE_MS,
       eventsPerRun: process.env.BENCH_EVENTS_PER_RUN,
       bytesPerRun: process.env.BENCH_BYTES_PER_RUN,
     };
