@@ -25,11 +25,10 @@ export function batchWorkerOptions(taskQueue: string): Partial<WorkerOptions> & 
     taskQueue,
     maxConcurrentActivityTaskExecutions: 400,
     maxConcurrentWorkflowTaskExecutions: 40,
-    // Eager lane starts stay at the SDK's default (3) on purpose: an eager lane starts in the worker that completed
-    // the workflow task, so with 200 (tried for the bench's highconc part) a batch's lanes all ran in one worker and
-    // the others idled (test/integration/rate-limit.test.ts saw 24 of 24 items in one of two processes); its gain at
-    // concurrency 200 (0.36 -> 0.41) was within this machine's noise.
-    // Lanes that are not eager (most of them at high concurrency) meet a poller at once.
+    // Lanes are never started eagerly (`allowEagerDispatch: false` in workflows/activity-proxies.ts): an eager lane
+    // starts in the worker that completed the workflow task, the batch's sticky worker, so even the SDK's default of
+    // 3 per task put 593 of 640 items in one of two workers (200 per task: 24 of 24). Every lane goes through the
+    // server's matching and meets one of these pollers at once, on whichever worker polls.
     maxConcurrentActivityTaskPolls: 50,
     // Cancellation reaches an activity on its next heartbeat: keep that short.
     maxHeartbeatThrottleInterval: '300ms',

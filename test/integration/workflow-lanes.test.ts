@@ -52,6 +52,7 @@ describe('lanes: fast items several to an activity one after another, slow items
   let h: Harness;
   let seed: Awaited<ReturnType<typeof seedIds>>;
   let worker: TestWorker | undefined;
+  let second: TestWorker | undefined;
 
   beforeAll(async () => {
     const config = testConfig();
@@ -59,8 +60,8 @@ describe('lanes: fast items several to an activity one after another, slow items
     seed = await seedIds(h.db);
   });
   afterEach(async () => {
-    await worker?.stop();
-    worker = undefined;
+    await Promise.all([worker?.stop(), second?.stop()]);
+    worker = second = undefined;
   });
   afterAll(async () => {
     await h.client.connection.close();
@@ -138,6 +139,22 @@ describe('lanes: fast items several to an activity one after another, slow items
     expect(sizes.slice(0, 4)).toEqual([1, 1, 1, 1]);
     expect(Math.max(...sizes)).toBeGreaterThan(1);
     expect(sizes.length).toBeLessThan(20);
+  });
+
+  it('two workers on one queue share a batch: lanes are never started eagerly in the worker that scheduled them', async () => {
+    const a = scriptedGenerator({ latencyMs: 300 });
+    const b = scriptedGenerator({ latencyMs: 300 });
+    await start(a);
+    second = await startTestWorker(h.config, { db: h.db, generator: b.generator });
+    const { result, items } = await runToEnd(h, body(20, 20));
+    expect(result).toMatchObject({ status: 'completed', successful: 80, failed: 0 });
+    expect(byStatus(items)).toEqual({ completed: 80 });
+    // Each item once, whichever worker ran it.
+    expect([...a.calls.keys()].filter((id) => b.calls.has(id))).toEqual([]);
+    expect(a.calls.size + b.calls.size).toBe(80);
+    // Eager starts put lanes in the worker that completed the workflow task (the sticky one): 593 of 640 items in
+    // one of two workers. Matched through the server, each worker takes a fair share.
+    expect(Math.min(a.calls.size, b.calls.size)).toBeGreaterThanOrEqual(20);
   });
 
   it('a transient failure retries only the failed item; the rest of its lane goes out again, every item counts once', async () => {
